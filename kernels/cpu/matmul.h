@@ -1,0 +1,44 @@
+/* Matrix products with a weight matrix in any format: out[t][r] = sum_c W[r][c] * x[t][c].
+ *
+ * Every format has matrix-vector kernels: a scalar reference and SIMD variants. A kernel may
+ * first "prepare" the activation row (the integer kernels quantize it to int8 blocks) and then
+ * computes a range of output rows from it. Prompt batches of float weights go through BLAS sgemm
+ * on converted tiles; everything else runs the row kernels for each token. */
+#ifndef SLM_MATMUL_H
+#define SLM_MATMUL_H
+
+#include <stddef.h>
+
+#include "../../runtime/tensor.h"
+#include "../../runtime/threadpool.h"
+#include "cpu_features.h"
+
+typedef struct {
+    const char *name; /* "q8_0/avx512" */
+    slm_isa isa;
+    /* Bytes of scratch the prepared activation of `cols` floats needs; 0 when rows() reads x directly. */
+    size_t (*prep_bytes)(int cols);
+    void (*prep)(void *dst, const float *x, int cols);
+    /* y[r] for r in [r0, r1). x is the float row, xp the prepared one (NULL when prep_bytes is 0). */
+    void (*rows)(float *y, const slm_mat *W, const float *x, const void *xp, int r0, int r1);
+} slm_matvec_kernel;
+
+/* All variants of format t this CPU can run, the scalar reference first. Returns the count. */
+int slm_matvec_variants(slm_dtype t, const slm_matvec_kernel **out, int max);
+/* The variant the engine uses: the widest ISA allowed by slm_isa_best(). */
+const slm_matvec_kernel *slm_matvec_best(slm_dtype t);
+
+/* out [n][W->rows] = x [n][W->cols] · Wᵀ (+ bias when not NULL), over the pool's threads.
+ * scratch: at least slm_matmul_scratch_bytes(W, n, threads) bytes. */
+size_t slm_matmul_scratch_bytes(const slm_mat *W, int n, int nthreads);
+void slm_matmul(slm_pool *pool, float *out, const float *x, int n, const slm_mat *W, const float *bias, void *scratch);
+
+/* Dequantizes row r of W into dst[W->cols] (embedding lookups, tests). */
+void slm_mat_row(const slm_mat *W, int r, float *dst);
+
+/* The matvec variants of each format, defined in matmul_<format>*.c. */
+extern const slm_matvec_kernel slm_mv_f32_scalar, slm_mv_f32_avx2, slm_mv_f32_avx512;
+extern const slm_matvec_kernel slm_mv_f16_scalar, slm_mv_f16_avx2, slm_mv_f16_avx512;
+extern const slm_matvec_kernel slm_mv_bf16_scalar, slm_mv_bf16_avx2, slm_mv_bf16_avx512;
+
+#endif

@@ -1,0 +1,40 @@
+/* Scalar reference matrix-vector kernels for F32, F16 and BF16 weights.
+ * Accumulates in double so the reference is more accurate than anything it checks. */
+#include "matmul.h"
+
+static void rows_f32(float *y, const slm_mat *W, const float *x, const void *xp, int r0, int r1) {
+    (void)xp;
+    const float *w = W->data;
+    for (int r = r0; r < r1; r++) {
+        const float *row = w + (size_t)r * W->cols;
+        double s = 0;
+        for (int c = 0; c < W->cols; c++) s += (double)row[c] * x[c];
+        y[r] = (float)s;
+    }
+}
+
+static void rows_f16(float *y, const slm_mat *W, const float *x, const void *xp, int r0, int r1) {
+    (void)xp;
+    const uint16_t *w = W->data;
+    for (int r = r0; r < r1; r++) {
+        const uint16_t *row = w + (size_t)r * W->cols;
+        double s = 0;
+        for (int c = 0; c < W->cols; c++) s += (double)slm_f16_to_f32(row[c]) * x[c];
+        y[r] = (float)s;
+    }
+}
+
+static void rows_bf16(float *y, const slm_mat *W, const float *x, const void *xp, int r0, int r1) {
+    (void)xp;
+    const uint16_t *w = W->data;
+    for (int r = r0; r < r1; r++) {
+        const uint16_t *row = w + (size_t)r * W->cols;
+        double s = 0;
+        for (int c = 0; c < W->cols; c++) s += (double)slm_bf16_to_f32(row[c]) * x[c];
+        y[r] = (float)s;
+    }
+}
+
+const slm_matvec_kernel slm_mv_f32_scalar = {"f32/scalar", SLM_ISA_SCALAR, NULL, NULL, rows_f32};
+const slm_matvec_kernel slm_mv_f16_scalar = {"f16/scalar", SLM_ISA_SCALAR, NULL, NULL, rows_f16};
+const slm_matvec_kernel slm_mv_bf16_scalar = {"bf16/scalar", SLM_ISA_SCALAR, NULL, NULL, rows_bf16};

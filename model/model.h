@@ -1,0 +1,48 @@
+/* A loaded model and the sessions that run it.
+ *
+ *   slm_model *m; slm_model_load(&m, "path/to/hf-folder", &opts);
+ *   slm_session *s = slm_session_new(m, ctx, threads);
+ *   slm_eval(s, tokens, n, logits, 0);   // appends n tokens at the current position
+ */
+#ifndef SLM_MODEL_H
+#define SLM_MODEL_H
+
+#include <stddef.h>
+
+#include "../runtime/tensor.h"
+#include "config.h"
+
+typedef struct slm_model slm_model;
+typedef struct slm_session slm_session;
+
+typedef struct {
+    int quantize;         /* 0: keep weights as stored; 1: convert matrices to quant_type on load */
+    slm_dtype quant_type; /* SLM_Q8_0, SLM_Q4_0, SLM_NF4 */
+    int keep_head;        /* with quantize: leave the LM head in its stored format */
+    const char *device;   /* "cpu" (default) or "cuda" */
+} slm_load_opts;
+
+/* Returns 0, or -1 with slm_error() set. opts may be NULL. */
+int slm_model_load(slm_model **out, const char *dir, const slm_load_opts *opts);
+void slm_model_free(slm_model *m);
+const slm_config *slm_model_config(const slm_model *m);
+/* Number of parameters and bytes of the weight matrices as loaded. */
+size_t slm_model_params(const slm_model *m);
+size_t slm_model_weight_bytes(const slm_model *m);
+/* Bytes a session of ctx positions needs for its KV cache. */
+size_t slm_kv_bytes(const slm_config *c, int ctx);
+
+/* A session: KV cache + activations for one sequence. nthreads <= 0: physical cores. */
+slm_session *slm_session_new(slm_model *m, int ctx, int nthreads);
+void slm_session_free(slm_session *s);
+int slm_session_pos(const slm_session *s);
+int slm_session_ctx(const slm_session *s);
+/* Forgets the sequence (position back to 0). */
+void slm_session_reset(slm_session *s);
+
+/* Runs tokens[0..n) at positions pos..pos+n-1 as one batch and advances the position.
+ * logits: [vocab] for the last token, or [n][vocab] when all is non-zero (NULL: none wanted).
+ * Fails (-1, slm_error) when a token id is out of range or the context is full. */
+int slm_eval(slm_session *s, const int *tokens, int n, float *logits, int all);
+
+#endif
