@@ -1,7 +1,7 @@
 /* A loaded model and the sessions that run it.
  *
  *   slm_model *m; slm_model_load(&m, "path/to/hf-folder", &opts);
- *   slm_session *s = slm_session_new(m, ctx, threads);
+ *   slm_session *s = slm_session_new(m, ctx);
  *   slm_eval(s, tokens, n, logits, 0);   // appends n tokens at the current position
  */
 #ifndef SLM_MODEL_H
@@ -20,22 +20,28 @@ typedef struct {
     slm_dtype quant_type; /* SLM_Q8_0, SLM_Q4_0, SLM_NF4 */
     int keep_head;        /* with quantize: leave the LM head in its stored format */
     const char *device;   /* "cpu" (default) or "cuda" */
+    int threads;          /* CPU worker threads; <= 0: the number of physical cores */
 } slm_load_opts;
 
 /* Returns 0, or -1 with slm_error() set. opts may be NULL. */
 int slm_model_load(slm_model **out, const char *dir, const slm_load_opts *opts);
 void slm_model_free(slm_model *m);
 const slm_config *slm_model_config(const slm_model *m);
-/* Number of parameters and bytes of the weight matrices as loaded. */
+/* Threads the model's CPU backend runs (1 for a GPU backend), and the backend's name. */
+int slm_model_threads(const slm_model *m);
+const char *slm_model_backend(const slm_model *m);
+/* Number of parameters and bytes of the weights as loaded. */
 size_t slm_model_params(const slm_model *m);
 size_t slm_model_weight_bytes(const slm_model *m);
 /* Bytes a session of ctx positions needs for its KV cache. */
 size_t slm_kv_bytes(const slm_config *c, int ctx);
 
-/* A session: KV cache + activations for one sequence. nthreads <= 0: physical cores. */
-slm_session *slm_session_new(slm_model *m, int ctx, int nthreads);
+/* A session: KV cache + activations for one sequence of at most ctx positions.
+ * Sessions of one model share its backend: run one at a time. NULL with slm_error() on failure. */
+slm_session *slm_session_new(slm_model *m, int ctx);
 void slm_session_free(slm_session *s);
 int slm_session_pos(const slm_session *s);
+slm_model *slm_session_model(const slm_session *s);
 int slm_session_ctx(const slm_session *s);
 /* Forgets the sequence (position back to 0). */
 void slm_session_reset(slm_session *s);

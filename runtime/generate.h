@@ -9,12 +9,16 @@
  * temperature). Return non-zero to stop generation. */
 typedef int (*slm_token_fn)(void *user, int token, const float *logits, int vocab);
 
+/* Called with the logits of every evaluated position (prompt positions included), in order. */
+typedef void (*slm_logits_fn)(void *user, int pos, const float *logits, int vocab);
+
 typedef struct {
     int n_predict; /* at most this many new tokens */
     slm_sampler_params sampling;
     const int *stop_ids; /* generation stops after any of these (the token is still reported) */
     int n_stop;
     slm_token_fn on_token;
+    slm_logits_fn on_logits; /* optional; costs an LM-head pass per prompt position */
     void *user;
 } slm_gen_params;
 

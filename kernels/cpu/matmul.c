@@ -1,6 +1,8 @@
 /* Dispatch of matrix products to the per-format kernels, and the threading around them. */
 #include "matmul.h"
 
+#include "quant.h"
+
 #include <cblas.h>
 #include <stdint.h>
 #include <string.h>
@@ -11,6 +13,9 @@ static const slm_matvec_kernel *const all_variants[SLM_NTYPES][3] = {
     [SLM_F16] = {&slm_mv_f16_scalar, &slm_mv_f16_avx2, &slm_mv_f16_avx512},
     [SLM_BF16] = {&slm_mv_bf16_scalar, &slm_mv_bf16_avx2, &slm_mv_bf16_avx512},
     /* quantized formats */
+    [SLM_Q8_0] = {&slm_mv_q8_0_scalar, &slm_mv_q8_0_avx2, &slm_mv_q8_0_avx512},
+    [SLM_Q4_0] = {&slm_mv_q4_0_scalar, &slm_mv_q4_0_avx2, &slm_mv_q4_0_avx512},
+    [SLM_NF4] = {&slm_mv_nf4_scalar, &slm_mv_nf4_avx2, &slm_mv_nf4_avx512},
 };
 
 int slm_matvec_variants(slm_dtype t, const slm_matvec_kernel **out, int max) {
@@ -43,7 +48,7 @@ const slm_matvec_kernel *slm_matvec_best(slm_dtype t) {
 }
 
 /* Batches at least this long use sgemm on float weights; shorter ones stream the weights per token. */
-enum { GEMM_MIN_BATCH = 4, GEMM_TILE_ROWS = 64, ROW_CHUNK = 16 };
+enum { GEMM_MIN_BATCH = 4, GEMM_TILE_ROWS = 64, ROW_CHUNK = 16, SMALL_WORK = 1 << 16 };
 
 static int is_float(slm_dtype t) { return t == SLM_F32 || t == SLM_F16 || t == SLM_BF16; }
 static int use_gemm(const slm_mat *W, int n) { return n >= GEMM_MIN_BATCH && is_float(W->type); }
@@ -74,6 +79,9 @@ void slm_mat_row(const slm_mat *W, int r, float *dst) {
         for (size_t i = 0; i < c; i++) dst[i] = slm_bf16_to_f32(s[i]);
         break;
     }
+    case SLM_Q8_0:
+    case SLM_Q4_0:
+    case SLM_NF4: slm_quant_row(W, r, dst); break;
     default: memset(dst, 0, c * sizeof(float)); break;
     }
 }
@@ -139,5 +147,8 @@ static void matvec_worker(void *ctx, int i, int nth) {
 void slm_matmul(slm_pool *pool, float *out, const float *x, int n, const slm_mat *W, const float *bias, void *scratch) {
     matmul_job j = {out, x, n, W, bias, NULL, per_thread_scratch(W, n)};
     j.scratch = (char *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-    slm_pool_run(pool, use_gemm(W, n) ? gemm_worker : matvec_worker, &j);
+    slm_pool_fn fn = use_gemm(W, n) ? gemm_worker : matvec_worker;
+    /* Waking the other workers costs more than a tiny product takes. */
+    if ((size_t)W->rows * (size_t)W->cols * (size_t)n < SMALL_WORK) fn(&j, 0, 1);
+    else slm_pool_run(pool, fn, &j);
 }

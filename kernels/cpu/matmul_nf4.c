@@ -1,0 +1,24 @@
+/* Scalar reference matrix-vector kernel for NF4 weights: each weight is dequantized exactly as
+ * slm_dequantize_nf4 does (code value times block absmax, in float) and the products are summed in
+ * double. Blocks may cross rows and the last one may be short. */
+#include "matmul.h"
+#include "quant.h"
+
+static void rows_nf4(float *y, const slm_mat *W, const float *x, const void *xp, int r0, int r1) {
+    (void)xp;
+    const uint8_t *codes = W->data;
+    const float *code = W->code ? W->code : slm_nf4_code;
+    size_t cols = (size_t)W->cols, block = (size_t)W->block;
+    for (int r = r0; r < r1; r++) {
+        size_t e = (size_t)r * cols;
+        double s = 0;
+        for (size_t c = 0; c < cols; c++, e++) {
+            int q = e & 1 ? codes[e >> 1] & 0x0F : codes[e >> 1] >> 4;
+            float w = code[q] * W->absmax[e / block];
+            s += (double)w * x[c];
+        }
+        y[r] = (float)s;
+    }
+}
+
+const slm_matvec_kernel slm_mv_nf4_scalar = {"nf4/scalar", SLM_ISA_SCALAR, NULL, NULL, rows_nf4};

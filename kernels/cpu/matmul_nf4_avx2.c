@@ -1,0 +1,102 @@
+/* AVX2 matrix-vector kernel for NF4 weights, in float: vpermps looks up 8 entries, so the 16-entry
+ * code table (scaled by the block's absmax) is two registers and bit 3 of the index picks between
+ * them (blendv reads the sign bit, so the bit is shifted up there). Eight code bytes hold 16 weights,
+ * high nibbles the even ones and low nibbles the odd ones; prep splits x to match. The weights are
+ * code·absmax exactly as dequantization forms them; only the order of the sum differs from the
+ * scalar reference. Rows that do not start on a block boundary (cols % block != 0, a short last
+ * block) or blocks that are not a multiple of 32 take a plain per-weight path. */
+#include <immintrin.h>
+
+#include "matmul.h"
+#include "quant.h"
+
+static size_t prep_bytes(int cols) { return (size_t)cols * sizeof(float); }
+
+/* Per 16 values of x: the 8 even ones, then the 8 odd ones. */
+static void prep(void *dst, const float *x, int cols) {
+    float *o = dst;
+    int c = 0;
+    for (; c + 16 <= cols; c += 16)
+        for (int k = 0; k < 8; k++) {
+            o[c + k] = x[c + 2 * k];
+            o[c + 8 + k] = x[c + 2 * k + 1];
+        }
+    for (; c < cols; c++) o[c] = x[c];
+}
+
+static float row_plain(const slm_mat *W, const float *code, const float *x, int r) {
+    const uint8_t *codes = W->data;
+    size_t cols = (size_t)W->cols, block = (size_t)W->block, e = (size_t)r * cols;
+    double s = 0;
+    for (size_t c = 0; c < cols; c++, e++) {
+        int q = e & 1 ? codes[e >> 1] & 0x0F : codes[e >> 1] >> 4;
+        s += (double)(code[q] * W->absmax[e / block]) * x[c];
+    }
+    return (float)s;
+}
+
+/* The weights of 8 indices held in the low 4 bits of idx; sel has bit 3 of each index in its sign bit. */
+static inline __m256 lookup(__m256i idx, __m256i sel, __m256 lo, __m256 hi) {
+    return _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo, idx), _mm256_permutevar8x32_ps(hi, idx), _mm256_castsi256_ps(sel));
+}
+
+/* acc_e/acc_o += the 16 weights of 8 code bytes times the split x. */
+static inline void step(const uint8_t *codes, __m256 lo, __m256 hi, const float *xs, __m256 *acc_e, __m256 *acc_o) {
+    __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)codes));
+    __m256 we = lookup(_mm256_srli_epi32(v, 4), _mm256_slli_epi32(v, 24), lo, hi);
+    __m256 wo = lookup(v, _mm256_slli_epi32(v, 28), lo, hi);
+    *acc_e = _mm256_fmadd_ps(we, _mm256_loadu_ps(xs), *acc_e);
+    *acc_o = _mm256_fmadd_ps(wo, _mm256_loadu_ps(xs + 8), *acc_o);
+}
+
+static inline float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static void rows_nf4(float *y, const slm_mat *W, const float *x, const void *xp, int r0, int r1) {
+    const float *code = W->code ? W->code : slm_nf4_code;
+    int cols = W->cols, block = W->block;
+    if (block % 32 || cols % block) {
+        for (int r = r0; r < r1; r++) y[r] = row_plain(W, code, x, r);
+        return;
+    }
+    const __m256 lo = _mm256_loadu_ps(code), hi = _mm256_loadu_ps(code + 8);
+    const float *xs = xp;
+    const uint8_t *codes = W->data;
+    int bpr = cols / block;
+    size_t row_bytes = (size_t)cols / 2;
+    int r = r0;
+    /* Two rows at a time: each needs two table registers and two accumulators of the sixteen. */
+    for (; r + 2 <= r1; r += 2) {
+        const uint8_t *c0 = codes + (size_t)r * row_bytes, *c1 = c0 + row_bytes;
+        const float *am0 = W->absmax + (size_t)r * bpr, *am1 = am0 + bpr;
+        __m256 e0 = _mm256_setzero_ps(), e1 = e0, o0 = e0, o1 = e0;
+        for (int j = 0; j < bpr; j++) {
+            __m256 a0 = _mm256_set1_ps(am0[j]), a1 = _mm256_set1_ps(am1[j]);
+            __m256 lo0 = _mm256_mul_ps(lo, a0), hi0 = _mm256_mul_ps(hi, a0);
+            __m256 lo1 = _mm256_mul_ps(lo, a1), hi1 = _mm256_mul_ps(hi, a1);
+            for (int c = j * block; c < (j + 1) * block; c += 16) {
+                step(c0 + c / 2, lo0, hi0, xs + c, &e0, &o0);
+                step(c1 + c / 2, lo1, hi1, xs + c, &e1, &o1);
+            }
+        }
+        y[r] = hsum256(_mm256_add_ps(e0, o0));
+        y[r + 1] = hsum256(_mm256_add_ps(e1, o1));
+    }
+    for (; r < r1; r++) {
+        const uint8_t *c0 = codes + (size_t)r * row_bytes;
+        const float *am0 = W->absmax + (size_t)r * bpr;
+        __m256 e0 = _mm256_setzero_ps(), o0 = e0;
+        for (int j = 0; j < bpr; j++) {
+            __m256 a0 = _mm256_set1_ps(am0[j]);
+            __m256 lo0 = _mm256_mul_ps(lo, a0), hi0 = _mm256_mul_ps(hi, a0);
+            for (int c = j * block; c < (j + 1) * block; c += 16) step(c0 + c / 2, lo0, hi0, xs + c, &e0, &o0);
+        }
+        y[r] = hsum256(_mm256_add_ps(e0, o0));
+    }
+}
+
+const slm_matvec_kernel slm_mv_nf4_avx2 = {"nf4/avx2", SLM_ISA_AVX2, prep_bytes, prep, rows_nf4};

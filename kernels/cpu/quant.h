@@ -1,0 +1,65 @@
+/* Quantized weight formats: scalar reference quantizers and dequantizers, and the int8 activation
+ * rows the integer matrix-vector kernels read.
+ *
+ *   Q8_0  llama.cpp block_q8_0: 32 weights, fp16 d = amax/127, q = roundf(x/d).
+ *   Q4_0  llama.cpp block_q4_0: 32 weights, fp16 d = max/-8 (max: the signed value of largest
+ *         magnitude), q = min(15, trunc(x/d + 8.5)); weight j in the low nibble of byte j,
+ *         weight j+16 in the high nibble; x = (q - 8)·d.
+ *   NF4   bitsandbytes NormalFloat4: the matrix flattened row-major into blocks of `block` weights
+ *         (the last one may be short), fp32 absmax per block, a 4-bit index into a 16-value code
+ *         table per weight, element 2k in the high nibble of byte k; x = code[q]·absmax.
+ *
+ * The quantizers reproduce llama.cpp's quantize_row_*_ref and bitsandbytes' quantize_4bit bit for
+ * bit (tests/test_quant.c checks them against tools/py/make_quant_fixtures.py). */
+#ifndef SLM_QUANT_H
+#define SLM_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../../runtime/tensor.h"
+
+#define SLM_NF4_BLOCK 64 /* bitsandbytes' default blocksize */
+
+/* The standard NF4 table, index -> value (what NULL means in slm_mat.code). */
+extern const float slm_nf4_code[16];
+
+/* n is a multiple of SLM_QK; dst holds n/SLM_QK blocks. */
+void slm_quantize_q8_0(slm_block_q8_0 *dst, const float *x, size_t n);
+void slm_quantize_q4_0(slm_block_q4_0 *dst, const float *x, size_t n);
+void slm_dequantize_q8_0(float *dst, const slm_block_q8_0 *src, size_t n);
+void slm_dequantize_q4_0(float *dst, const slm_block_q4_0 *src, size_t n);
+
+/* NF4 over n weights: codes gets (n+1)/2 bytes (an odd n pads the last low nibble as bitsandbytes
+ * does), absmax gets ceil(n/block) floats. block > 0. */
+void slm_quantize_nf4(uint8_t *codes, float *absmax, const float *x, size_t n, int block);
+/* Weights [start, start+count) of an NF4 tensor; code NULL means slm_nf4_code. */
+void slm_dequantize_nf4(float *dst, const uint8_t *codes, const float *absmax, const float *code, int block,
+                        size_t start, size_t count);
+/* bitsandbytes double quantization: absmax[b] = nested_map[q[b]] · nested_absmax[b / nested_block] + offset,
+ * rounded to float after the product and after the sum, as bitsandbytes does. */
+void slm_nf4_decode_absmax(float *absmax, const uint8_t *q, int nblocks, const float *nested_absmax,
+                           const float *nested_map, int nested_block, float offset);
+
+/* Row r of a Q8_0, Q4_0 or NF4 matrix as floats (slm_mat_row calls this for those formats). */
+void slm_quant_row(const slm_mat *W, int r, float *dst);
+/* 0 when W's shape and fields suit its format (Q8_0/Q4_0: cols % 32 == 0; NF4: block > 0, absmax set);
+ * otherwise -1 with an slm_fail message that starts with `what` (e.g. the tensor name). */
+int slm_quant_check(const slm_mat *W, const char *what);
+
+/* An activation row quantized for the integer kernels (Q8_0 and Q4_0 weights): per 32 values a float
+ * scale d = amax/127 and int8 q = x/d rounded to nearest even. Layout: the cols/32 scales, then the
+ * int8 values from the next multiple of 64 bytes. Every variant writes the same bytes. */
+size_t slm_act_q8_bytes(int cols);
+void slm_act_q8_quantize(void *dst, const float *x, int cols);
+/* The same bytes from SIMD code (defined in matmul_q8_0_avx2.c / matmul_q8_0_avx512.c; call only when
+ * the CPU has the instructions). */
+void slm_act_q8_quantize_avx2(void *dst, const float *x, int cols);
+void slm_act_q8_quantize_avx512(void *dst, const float *x, int cols);
+static inline size_t slm_act_q8_offset(int cols) { return ((size_t)(cols / SLM_QK) * sizeof(float) + 63) & ~(size_t)63; }
+static inline const float *slm_act_q8_scales(const void *a) { return (const float *)a; }
+static inline const int8_t *slm_act_q8_values(const void *a, int cols) {
+    return (const int8_t *)a + slm_act_q8_offset(cols);
+}
+
+#endif

@@ -1,0 +1,36 @@
+/* Hugging Face tensor names of the Llama family mapped to per-layer weight handles. */
+#ifndef SLM_WEIGHTS_H
+#define SLM_WEIGHTS_H
+
+#include "../runtime/tensor.h"
+#include "config.h"
+#include "safetensors.h"
+
+typedef struct {
+    float *attn_norm, *ffn_norm;    /* [hidden] */
+    slm_mat wq, wk, wv, wo;          /* [heads*hd][hidden], [kv*hd][hidden] x2, [hidden][heads*hd] */
+    float *bq, *bk, *bv, *bo;        /* attention_bias, else NULL */
+    slm_mat w_gate, w_up, w_down;    /* [ffn][hidden] x2, [hidden][ffn] */
+    float *b_gate, *b_up, *b_down;   /* mlp_bias, else NULL */
+} slm_layer_weights;
+
+typedef struct {
+    slm_mat embed;   /* [vocab][hidden] */
+    slm_mat lm_head; /* [vocab][hidden]; the embedding itself when tied */
+    float *final_norm;
+    slm_layer_weights *layers;
+    int n_layers;
+    void **owned; /* buffers this struct allocated (converted norms, realigned or quantized data) */
+    int n_owned, cap_owned;
+} slm_weights;
+
+/* Finds, checks (dtype, shape) and maps every tensor the config calls for.
+ * Returns 0, or -1 with slm_error() naming the file and tensor. */
+int slm_weights_map(slm_weights *w, const slm_config *c, const slm_st *st);
+void slm_weights_free(slm_weights *w);
+/* Takes ownership of a malloc'd buffer (freed with the weights); returns p, or NULL if p is NULL. */
+void *slm_weights_own(slm_weights *w, void *p);
+/* Calls fn on every weight matrix (the LM head only when it is not the embedding). */
+void slm_weights_each_mat(slm_weights *w, void (*fn)(slm_mat *m, const char *what, void *user), void *user);
+
+#endif

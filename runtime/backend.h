@@ -1,0 +1,50 @@
+/* The ops a compute backend implements. The forward pass (model/forward.c) is written once
+ * against this table; the CPU backend runs kernels/cpu, the CUDA backend kernels/cuda.
+ * Pointers to activations, weights and caches are the backend's own (device memory on a GPU). */
+#ifndef SLM_BACKEND_H
+#define SLM_BACKEND_H
+
+#include <stddef.h>
+
+#include "../model/config.h"
+#include "tensor.h"
+
+typedef struct slm_backend slm_backend;
+typedef struct slm_kv slm_kv; /* a backend's key/value cache for one sequence */
+
+struct slm_backend {
+    const char *name;
+    /* memory */
+    void *(*alloc)(slm_backend *b, size_t bytes); /* zeroed; NULL on failure */
+    void (*free)(slm_backend *b, void *p);
+    void (*upload)(slm_backend *b, void *dst, const void *src, size_t bytes);
+    void (*download)(slm_backend *b, void *dst, const void *src, size_t bytes);
+    /* Makes a backend-resident copy of a host weight matrix (the CPU backend shares it). */
+    int (*upload_mat)(slm_backend *b, slm_mat *dst, const slm_mat *src);
+    void (*free_mat)(slm_backend *b, slm_mat *m);
+    /* Bytes of scratch a matmul of n rows with W needs; reserve() makes sure the backend holds that much. */
+    int (*reserve)(slm_backend *b, const slm_mat *W, int n);
+
+    /* ops over n rows (tokens) */
+    void (*embed)(slm_backend *b, float *out, const slm_mat *table, const int *tokens, int n);
+    void (*rmsnorm)(slm_backend *b, float *out, const float *x, const float *w, int n, int dim, float eps);
+    void (*matmul)(slm_backend *b, float *out, const float *x, int n, const slm_mat *W, const float *bias);
+    /* cos_t/sin_t: [n][rot/2] tables in backend memory */
+    void (*rope)(slm_backend *b, float *x, const float *cos_t, const float *sin_t, int n, int heads, int head_dim, int rot);
+    /* Appends k, v ([n][n_kv*head_dim]) at positions pos0.. to the cache of `layer`, then
+     * out[n][n_heads*head_dim] = causal attention of q over positions 0..pos0+t. */
+    void (*attention)(slm_backend *b, slm_kv *kv, int layer, float *out, const float *q, const float *k, const float *v,
+                      int n, int pos0);
+    void (*swiglu)(slm_backend *b, float *out, const float *gate, const float *up, int n);
+    void (*add)(slm_backend *b, float *y, const float *x, int n);
+
+    slm_kv *(*kv_new)(slm_backend *b, const slm_config *c, int ctx);
+    void (*kv_free)(slm_backend *b, slm_kv *kv);
+    void (*destroy)(slm_backend *b);
+};
+
+/* The CPU backend with nthreads workers (<= 0: the number of physical cores). */
+slm_backend *slm_backend_cpu(int nthreads);
+int slm_backend_cpu_threads(const slm_backend *b);
+
+#endif

@@ -1,0 +1,3 @@
+#!/bin/sh
+# Reads the request and answers nothing.
+cat >/dev/null

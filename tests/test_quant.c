@@ -1,0 +1,554 @@
+/* Quantized formats: the quantizers against llama.cpp / bitsandbytes fixtures (every code and scale,
+ * bit for bit), dequantization, and every matrix-vector variant against the scalar reference.
+ * Run from the repository root (fixtures in tests/fixtures/quant, from tools/py/make_quant_fixtures.py). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../kernels/cpu/matmul.h"
+#include "../kernels/cpu/quant.h"
+#include "../runtime/error.h"
+#include "test.h"
+
+#define FIXTURES "tests/fixtures/quant/"
+
+static void *read_fixture(const char *name, size_t *len) {
+    char path[256];
+    snprintf(path, sizeof path, FIXTURES "%.200s", name);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        CHECK(0, "cannot open %s (run from the repository root)", path);
+        return NULL;
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void *p = malloc(n > 0 ? (size_t)n : 1);
+    size_t got = fread(p, 1, (size_t)n, f);
+    fclose(f);
+    CHECK(got == (size_t)n, "short read of %s", path);
+    *len = got;
+    return p;
+}
+
+static int same_bits(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
+
+/* Every line of cases.txt: NAME FORMAT N BLOCK. */
+typedef struct {
+    char name[64], format[16];
+    size_t n;
+    int block;
+} fixture_case;
+
+static int read_cases(fixture_case *out, int max) {
+    size_t len;
+    char *text = read_fixture("cases.txt", &len);
+    if (!text) return 0;
+    text = realloc(text, len + 1);
+    text[len] = 0;
+    int n = 0;
+    for (char *line = strtok(text, "\n"); line && n < max; line = strtok(NULL, "\n")) {
+        fixture_case *c = &out[n];
+        if (sscanf(line, "%63s %15s %zu %d", c->name, c->format, &c->n, &c->block) == 4) n++;
+    }
+    free(text);
+    CHECK(n >= 6, "cases.txt lists %d cases", n);
+    return n;
+}
+
+static float *load_f32(const char *name, const char *suffix, size_t n) {
+    char file[128];
+    snprintf(file, sizeof file, "%.100s.%.20s", name, suffix);
+    size_t len;
+    float *p = read_fixture(file, &len);
+    if (p && len != n * sizeof(float)) {
+        CHECK(0, "%s has %zu bytes, want %zu", file, len, n * sizeof(float));
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void check_block_format(const fixture_case *c) {
+    int q8 = strcmp(c->format, "q8_0") == 0;
+    size_t nb = c->n / SLM_QK, bsize = q8 ? sizeof(slm_block_q8_0) : sizeof(slm_block_q4_0);
+    float *x = load_f32(c->name, "x.f32", c->n), *deq = load_f32(c->name, "deq.f32", c->n);
+    char file[128];
+    snprintf(file, sizeof file, "%.100s.blocks", c->name);
+    size_t len;
+    uint8_t *ref = read_fixture(file, &len);
+    if (!x || !deq || !ref) goto out;
+    CHECK(len == nb * bsize, "%s: %zu bytes of blocks, want %zu", c->name, len, nb * bsize);
+    if (len != nb * bsize) goto out;
+
+    void *mine = malloc(nb * bsize);
+    float *back = malloc(c->n * sizeof(float));
+    if (q8) {
+        slm_quantize_q8_0(mine, x, c->n);
+        slm_dequantize_q8_0(back, (const slm_block_q8_0 *)ref, c->n);
+    } else {
+        slm_quantize_q4_0(mine, x, c->n);
+        slm_dequantize_q4_0(back, (const slm_block_q4_0 *)ref, c->n);
+    }
+    int bad = 0;
+    for (size_t b = 0; b < nb; b++) {
+        const uint8_t *m = (const uint8_t *)mine + b * bsize, *r = ref + b * bsize;
+        uint16_t dm, dr;
+        memcpy(&dm, m, 2);
+        memcpy(&dr, r, 2);
+        if (dm != dr && bad++ < 5) CHECK(0, "%s block %zu: scale %04x, want %04x", c->name, b, dm, dr);
+        for (size_t j = 2; j < bsize; j++)
+            if (m[j] != r[j] && bad++ < 5) CHECK(0, "%s block %zu byte %zu: %02x, want %02x", c->name, b, j - 2, m[j], r[j]);
+    }
+    for (size_t i = 0; i < c->n; i++)
+        if (!same_bits(back[i], deq[i]) && bad++ < 5) CHECK(0, "%s dequantized[%zu] = %g, want %g", c->name, i, back[i], deq[i]);
+    CHECK(bad == 0, "%s: %d mismatches", c->name, bad);
+    free(mine);
+    free(back);
+out:
+    free(x);
+    free(deq);
+    free(ref);
+}
+
+static void check_nf4(const fixture_case *c) {
+    size_t nb = (c->n + (size_t)c->block - 1) / (size_t)c->block, nbytes = (c->n + 1) / 2;
+    float *x = load_f32(c->name, "x.f32", c->n), *deq = load_f32(c->name, "deq.f32", c->n);
+    float *absmax = load_f32(c->name, "absmax.f32", nb);
+    char file[128];
+    snprintf(file, sizeof file, "%.100s.codes", c->name);
+    size_t len;
+    uint8_t *codes = read_fixture(file, &len);
+    if (!x || !deq || !absmax || !codes) goto out;
+    CHECK(len == nbytes, "%s: %zu code bytes, want %zu", c->name, len, nbytes);
+    if (len != nbytes) goto out;
+
+    uint8_t *mc = malloc(nbytes);
+    float *ma = malloc(nb * sizeof(float)), *back = malloc(c->n * sizeof(float));
+    slm_quantize_nf4(mc, ma, x, c->n, c->block);
+    int bad = 0;
+    for (size_t i = 0; i < nbytes; i++)
+        if (mc[i] != codes[i] && bad++ < 5) CHECK(0, "%s code byte %zu: %02x, want %02x", c->name, i, mc[i], codes[i]);
+    for (size_t b = 0; b < nb; b++)
+        if (!same_bits(ma[b], absmax[b]) && bad++ < 5) CHECK(0, "%s absmax[%zu] = %g, want %g", c->name, b, ma[b], absmax[b]);
+    slm_dequantize_nf4(back, codes, absmax, NULL, c->block, 0, c->n);
+    for (size_t i = 0; i < c->n; i++)
+        if (!same_bits(back[i], deq[i]) && bad++ < 5) CHECK(0, "%s dequantized[%zu] = %g, want %g", c->name, i, back[i], deq[i]);
+    /* A window that starts on an odd element and crosses block boundaries. */
+    size_t start = 37, count = c->n - 40;
+    slm_dequantize_nf4(back, codes, absmax, slm_nf4_code, c->block, start, count);
+    for (size_t i = 0; i < count; i++)
+        if (!same_bits(back[i], deq[start + i]) && bad++ < 5) CHECK(0, "%s window[%zu] differs", c->name, i);
+    CHECK(bad == 0, "%s: %d mismatches", c->name, bad);
+    free(mc);
+    free(ma);
+    free(back);
+out:
+    free(x);
+    free(deq);
+    free(absmax);
+    free(codes);
+}
+
+static void check_double_quant(const fixture_case *c) {
+    int nblocks = (int)c->n;
+    size_t len, len2;
+    uint8_t *q = read_fixture("nf4_dq.absmax.u8", &len);
+    float *nested_map = read_fixture("nf4_dq.nested_map.f32", &len2);
+    float *want = load_f32("nf4_dq", "absmax.f32", (size_t)nblocks);
+    float *offset = load_f32("nf4_dq", "offset.f32", 1);
+    float *nested = load_f32("nf4_dq", "nested_absmax.f32", (size_t)((nblocks + c->block - 1) / c->block));
+    if (q && nested_map && want && offset && nested && len == (size_t)nblocks && len2 == 256 * sizeof(float)) {
+        float *got = malloc((size_t)nblocks * sizeof(float));
+        slm_nf4_decode_absmax(got, q, nblocks, nested, nested_map, c->block, *offset);
+        int bad = 0;
+        for (int b = 0; b < nblocks; b++)
+            if (!same_bits(got[b], want[b]) && bad++ < 5) CHECK(0, "absmax[%d] = %.9g, want %.9g", b, got[b], want[b]);
+        CHECK(bad == 0, "double quantization: %d mismatches", bad);
+        free(got);
+    } else {
+        CHECK(0, "double-quantization fixture incomplete");
+    }
+    free(q);
+    free(nested_map);
+    free(want);
+    free(offset);
+    free(nested);
+}
+
+static void test_fixtures(void) {
+    fixture_case cases[16];
+    int n = read_cases(cases, 16);
+    int seen[4] = {0};
+    for (int i = 0; i < n; i++) {
+        if (strcmp(cases[i].format, "q8_0") == 0 || strcmp(cases[i].format, "q4_0") == 0) {
+            check_block_format(&cases[i]);
+            seen[cases[i].format[1] == '8' ? 0 : 1]++;
+        } else if (strcmp(cases[i].format, "nf4") == 0) {
+            check_nf4(&cases[i]);
+            seen[2]++;
+        } else if (strcmp(cases[i].format, "dq") == 0) {
+            check_double_quant(&cases[i]);
+            seen[3]++;
+        } else {
+            CHECK(0, "unknown fixture format %s", cases[i].format);
+        }
+    }
+    CHECK(seen[0] && seen[1] && seen[2] >= 3 && seen[3], "fixture formats missing");
+}
+
+/* ---- matrices for the kernel tests ---- */
+
+typedef struct {
+    slm_mat W;
+    void *data;
+    float *absmax;
+    float *deq; /* [rows][cols], the dequantized weights */
+} qmat;
+
+/* Random weights with a few awkward rows: an all-zero first block, one large outlier. */
+static qmat make_qmat(slm_dtype t, int rows, int cols, int block, const float *code) {
+    qmat m = {0};
+    size_t n = (size_t)rows * cols;
+    float *w = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) w[i] = test_randf() * (0.5f + (float)(i % 7));
+    for (int c = 0; c < cols && c < 32; c++) w[c] = 0.0f;
+    if (n > 40) w[n / 2 + 3] = 40.0f;
+    m.W.type = t;
+    m.W.rows = rows;
+    m.W.cols = cols;
+    if (t == SLM_NF4) {
+        m.W.block = block;
+        m.W.code = code;
+        m.data = calloc((n + 1) / 2, 1);
+        m.absmax = malloc(((n + (size_t)block - 1) / (size_t)block) * sizeof(float));
+        slm_quantize_nf4(m.data, m.absmax, w, n, block);
+        m.W.absmax = m.absmax;
+    } else {
+        m.data = malloc(slm_dtype_bytes(t, (size_t)rows, (size_t)cols));
+        if (t == SLM_Q8_0)
+            slm_quantize_q8_0(m.data, w, n);
+        else
+            slm_quantize_q4_0(m.data, w, n);
+    }
+    m.W.data = m.data;
+    m.deq = malloc(n * sizeof(float));
+    if (t == SLM_NF4)
+        slm_dequantize_nf4(m.deq, m.data, m.absmax, code, block, 0, n);
+    else if (t == SLM_Q8_0)
+        slm_dequantize_q8_0(m.deq, m.data, n);
+    else
+        slm_dequantize_q4_0(m.deq, m.data, n);
+    free(w);
+    return m;
+}
+
+static void free_qmat(qmat *m) {
+    free(m->data);
+    free(m->absmax);
+    free(m->deq);
+}
+
+/* An activation row with a zero block and varied block scales. */
+static float *make_x(int cols, int n) {
+    float *x = malloc((size_t)cols * n * sizeof(float));
+    for (int i = 0; i < cols * n; i++) x[i] = test_randf() * (float)(1 + (i / 32) % 5);
+    for (int c = 32; c < 64 && c < cols; c++) x[c] = 0.0f;
+    return x;
+}
+
+/* Two int8 activation rows hold the same scales and values (the padding between them is not written). */
+static int act_equal(const void *a, const void *b, int cols) {
+    return memcmp(slm_act_q8_scales(a), slm_act_q8_scales(b), (size_t)(cols / SLM_QK) * sizeof(float)) == 0 &&
+           memcmp(slm_act_q8_values(a, cols), slm_act_q8_values(b, cols), (size_t)cols) == 0;
+}
+
+static void *prep_buf(const slm_matvec_kernel *k, const float *x, int cols) {
+    if (!k->prep_bytes) return NULL;
+    size_t bytes = (k->prep_bytes(cols) + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, bytes ? bytes : 64);
+    k->prep(p, x, cols);
+    return p;
+}
+
+/* Σ|w·x| per row, with x as the integer kernels see it when act is not NULL (the quantized row). */
+static void abs_terms(const qmat *m, const float *x, const void *act, double *out) {
+    int cols = m->W.cols;
+    for (int r = 0; r < m->W.rows; r++) {
+        double s = 0;
+        for (int c = 0; c < cols; c++) {
+            double xv = act ? (double)slm_act_q8_values(act, cols)[c] * slm_act_q8_scales(act)[c / SLM_QK] : x[c];
+            s += fabs((double)m->deq[(size_t)r * cols + c] * xv);
+        }
+        out[r] = s;
+    }
+}
+
+static const slm_matvec_kernel *all_variants_of(slm_dtype t, const slm_matvec_kernel **v) {
+    int n = slm_matvec_variants(t, v, 3);
+    v[n] = NULL;
+    if (slm_cpu()->avx512 && t == SLM_Q8_0) v[n++] = &slm_mv_q8_0_avx512bw;
+    if (slm_cpu()->avx512 && t == SLM_Q4_0) v[n++] = &slm_mv_q4_0_avx512bw;
+    v[n] = NULL;
+    return v[0];
+}
+
+/* Every variant against the scalar reference on rows [r0, r1): relative to Σ|w·x| of the row,
+ * within 2e-6 (float sums in another order; the integer parts are exact). */
+static double compare_variants(const qmat *m, const float *x, int r0, int r1) {
+    const slm_matvec_kernel *v[6];
+    all_variants_of(m->W.type, v);
+    int rows = m->W.rows, cols = m->W.cols;
+    float *ref = calloc((size_t)rows, sizeof(float)), *y = calloc((size_t)rows, sizeof(float));
+    double *terms = malloc((size_t)rows * sizeof(double));
+    void *xp = prep_buf(v[0], x, cols);
+    v[0]->rows(ref, &m->W, x, xp, r0, r1);
+    abs_terms(m, x, m->W.type == SLM_NF4 ? NULL : xp, terms);
+    double worst = 0;
+    for (int i = 1; v[i]; i++) {
+        void *vp = prep_buf(v[i], x, cols);
+        if (m->W.type != SLM_NF4)
+            CHECK(act_equal(xp, vp, cols), "%s: prepared activation differs from the scalar's", v[i]->name);
+        for (int r = 0; r < rows; r++) y[r] = -12345.0f;
+        v[i]->rows(y, &m->W, x, vp, r0, r1);
+        for (int r = 0; r < rows; r++) {
+            if (r < r0 || r >= r1) {
+                CHECK(y[r] == -12345.0f, "%s wrote row %d outside [%d, %d)", v[i]->name, r, r0, r1);
+                continue;
+            }
+            double err = fabs((double)y[r] - ref[r]), tol = 2e-6 * terms[r] + 1e-30;
+            if (err / tol > worst) worst = err / tol;
+            CHECK(err <= tol, "%s %dx%d block %d row %d: %.9g vs scalar %.9g (|w·x| %.3g)", v[i]->name, rows, cols,
+                  m->W.block, r, y[r], ref[r], terms[r]);
+        }
+        free(vp);
+    }
+    free(xp);
+    free(ref);
+    free(y);
+    free(terms);
+    return worst;
+}
+
+static void test_variants_q8_0_q4_0(void) {
+    static const int rows[] = {1, 3, 4, 5, 7, 17};
+    static const int ks[] = {1, 2, 3, 5, 8, 33};
+    const slm_dtype types[2] = {SLM_Q8_0, SLM_Q4_0};
+    double worst = 0;
+    for (int t = 0; t < 2; t++)
+        for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+            for (size_t j = 0; j < sizeof ks / sizeof ks[0]; j++) {
+                qmat m = make_qmat(types[t], rows[i], 32 * ks[j], 0, NULL);
+                float *x = make_x(m.W.cols, 1);
+                double w = compare_variants(&m, x, 0, rows[i]);
+                if (rows[i] > 2) w = fmax(w, compare_variants(&m, x, 1, rows[i] - 1));
+                worst = fmax(worst, w);
+                free(x);
+                free_qmat(&m);
+            }
+    printf("     worst error / bound: %.3f\n", worst);
+}
+
+static void test_variants_nf4(void) {
+    /* rows, cols, block: aligned rows, blocks of 32 and 128, and rows that cut blocks (ragged
+     * last block, odd cols so rows start mid-byte). */
+    static const int shapes[][3] = {
+        {1, 64, 64},   {3, 128, 64},  {4, 64, 64},    {5, 256, 64},  {7, 1024, 64}, {17, 192, 64}, {6, 96, 32},
+        {5, 256, 128}, {3, 96, 64},   {5, 33, 64},    {7, 160, 64},  {4, 100, 64},  {9, 40, 32},   {2, 2048, 2048},
+        {3, 31, 16},   {8, 512, 256}, {1, 4096, 4096},
+    };
+    double worst = 0;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        qmat m = make_qmat(SLM_NF4, shapes[i][0], shapes[i][1], shapes[i][2], NULL);
+        float *x = make_x(m.W.cols, 1);
+        worst = fmax(worst, compare_variants(&m, x, 0, m.W.rows));
+        if (m.W.rows > 2) worst = fmax(worst, compare_variants(&m, x, 1, m.W.rows - 1));
+        free(x);
+        free_qmat(&m);
+    }
+    /* A table other than the standard one (the quant_map a file carries) must be the one used. */
+    float code[16];
+    for (int i = 0; i < 16; i++) code[i] = slm_nf4_code[15 - i] * 0.5f + 0.01f * i;
+    qmat m = make_qmat(SLM_NF4, 6, 256, 64, code);
+    float *x = make_x(256, 1);
+    worst = fmax(worst, compare_variants(&m, x, 0, 6));
+    float y[6];
+    slm_mv_nf4_scalar.rows(y, &m.W, x, NULL, 0, 6);
+    for (int r = 0; r < 6; r++) {
+        double s = 0;
+        for (int c = 0; c < 256; c++) s += (double)m.deq[r * 256 + c] * x[c];
+        CHECK(fabs(y[r] - s) <= 1e-6 * fabs(s) + 1e-6, "custom code table: row %d %.9g vs %.9g", r, y[r], s);
+    }
+    free(x);
+    free_qmat(&m);
+    printf("     worst error / bound: %.3f\n", worst);
+}
+
+/* The integer kernels quantize x: against the float product of the dequantized weights, each
+ * block's activation is off by at most half its scale d_a per element, so
+ * |y_int - y_float| <= Σ_blocks d_a/2 · Σ|w| (plus float rounding). */
+static void test_integer_vs_float(void) {
+    const slm_dtype types[2] = {SLM_Q8_0, SLM_Q4_0};
+    double rel_sum = 0;
+    int rel_n = 0;
+    for (int t = 0; t < 2; t++) {
+        qmat m = make_qmat(types[t], 33, 32 * 40, 0, NULL);
+        int rows = m.W.rows, cols = m.W.cols;
+        float *x = make_x(cols, 1);
+        const slm_matvec_kernel *v[6];
+        all_variants_of(types[t], v);
+        for (int i = 0; v[i]; i++) {
+            void *xp = prep_buf(v[i], x, cols);
+            float *y = malloc((size_t)rows * sizeof(float));
+            double *exact = malloc((size_t)rows * sizeof(double));
+            v[i]->rows(y, &m.W, x, xp, 0, rows);
+            for (int r = 0; r < rows; r++) {
+                double s = 0, bound = 0, terms = 0;
+                for (int b = 0; b < cols / SLM_QK; b++) {
+                    double wabs = 0;
+                    for (int c = b * SLM_QK; c < (b + 1) * SLM_QK; c++) {
+                        double w = m.deq[(size_t)r * cols + c];
+                        s += w * x[c];
+                        wabs += fabs(w);
+                        terms += fabs(w * x[c]);
+                    }
+                    bound += 0.5 * slm_act_q8_scales(xp)[b] * wabs;
+                }
+                exact[r] = s;
+                bound = bound * (1 + 1e-5) + 1e-5 * terms;
+                CHECK(fabs(y[r] - s) <= bound, "%s row %d: %.9g vs float %.9g, bound %.3g", v[i]->name, r, y[r], s, bound);
+            }
+            rel_sum += rel_l2(y, exact, (size_t)rows);
+            rel_n++;
+            free(xp);
+            free(y);
+            free(exact);
+        }
+        free(x);
+        free_qmat(&m);
+    }
+    printf("     mean relative L2 error of the int8-activation kernels vs float: %.2e\n", rel_sum / rel_n);
+}
+
+/* The SIMD activation quantizers write the scalar's bytes, including halves (round to even). */
+static void test_act_quantize(void) {
+    int cols = 32 * 9;
+    float *x = make_x(cols, 1);
+    for (int j = 0; j < 32; j++) x[64 + j] = (float)(j - 16) + 0.5f; /* amax 15.5 */
+    x[64] = 127.0f;                                                  /* d = 1: exact halves */
+    size_t bytes = slm_act_q8_bytes(cols);
+    void *a = aligned_alloc(64, (bytes + 63) & ~(size_t)63), *b = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    slm_act_q8_quantize(a, x, cols);
+    CHECK(slm_act_q8_values(a, cols)[64 + 1] == -14, "15 - 0.5 rounds to even (-14), got %d", slm_act_q8_values(a, cols)[65]);
+    CHECK(slm_act_q8_scales(a)[1] == 0.0f, "zero block has scale 0");
+    if (slm_cpu()->avx2_fma) {
+        slm_act_q8_quantize_avx2(b, x, cols);
+        CHECK(act_equal(a, b, cols), "avx2 activation bytes differ");
+    }
+    if (slm_cpu()->avx512) {
+        memset(b, 0, bytes);
+        slm_act_q8_quantize_avx512(b, x, cols);
+        CHECK(act_equal(a, b, cols), "avx512 activation bytes differ");
+    }
+    free(a);
+    free(b);
+    free(x);
+}
+
+static void test_mat_row(void) {
+    static const int shapes[][4] = {
+        {SLM_Q8_0, 5, 96, 0}, {SLM_Q4_0, 5, 96, 0}, {SLM_NF4, 5, 128, 64}, {SLM_NF4, 7, 33, 64}, {SLM_NF4, 4, 100, 32},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        qmat m = make_qmat((slm_dtype)shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], NULL);
+        float *row = malloc((size_t)m.W.cols * sizeof(float));
+        for (int r = 0; r < m.W.rows; r++) {
+            slm_mat_row(&m.W, r, row);
+            int bad = 0;
+            for (int c = 0; c < m.W.cols; c++) bad += !same_bits(row[c], m.deq[(size_t)r * m.W.cols + c]);
+            CHECK(bad == 0, "%s %dx%d row %d: %d values differ from dequantization", slm_dtype_name(m.W.type), m.W.rows,
+                  m.W.cols, r, bad);
+        }
+        free(row);
+        free_qmat(&m);
+    }
+}
+
+/* slm_matmul over a batch (and over threads) gives each token what a lone matvec gives it. */
+static void test_matmul_batch(void) {
+    static const int shapes[][4] = {{SLM_Q8_0, 37, 160, 0}, {SLM_Q4_0, 37, 160, 0}, {SLM_NF4, 37, 128, 64}, {SLM_NF4, 21, 50, 64}};
+    slm_pool *pool = slm_pool_create(2);
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        qmat m = make_qmat((slm_dtype)shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], NULL);
+        int rows = m.W.rows, cols = m.W.cols;
+        for (int n = 2; n <= 5; n += 3) {
+            float *x = make_x(cols, n), *bias = malloc((size_t)rows * sizeof(float));
+            for (int r = 0; r < rows; r++) bias[r] = test_randf();
+            float *out = malloc((size_t)n * rows * sizeof(float)), *one = malloc((size_t)rows * sizeof(float));
+            for (int p = 0; p < 2; p++) {
+                slm_pool *use = p ? pool : NULL;
+                int th = p ? 2 : 1;
+                void *scratch = malloc(slm_matmul_scratch_bytes(&m.W, n, th));
+                slm_matmul(use, out, x, n, &m.W, bias, scratch);
+                free(scratch);
+                scratch = malloc(slm_matmul_scratch_bytes(&m.W, 1, th));
+                for (int t = 0; t < n; t++) {
+                    slm_matmul(use, one, x + (size_t)t * cols, 1, &m.W, bias, scratch);
+                    int bad = 0;
+                    for (int r = 0; r < rows; r++) bad += !same_bits(one[r], out[(size_t)t * rows + r]);
+                    CHECK(bad == 0, "%s batch %d token %d threads %d: %d rows differ from the lone matvec",
+                          slm_dtype_name(m.W.type), n, t, th, bad);
+                    /* and the lone matvec is the best kernel plus the bias */
+                    const slm_matvec_kernel *k = slm_matvec_best(m.W.type);
+                    void *xp = prep_buf(k, x + (size_t)t * cols, cols);
+                    float *y = malloc((size_t)rows * sizeof(float));
+                    k->rows(y, &m.W, x + (size_t)t * cols, xp, 0, rows);
+                    for (int r = 0; r < rows; r++) CHECK(same_bits(y[r] + bias[r], one[r]), "%s row %d", k->name, r);
+                    free(y);
+                    free(xp);
+                }
+                free(scratch);
+            }
+            free(x);
+            free(bias);
+            free(out);
+            free(one);
+        }
+        free_qmat(&m);
+    }
+    slm_pool_destroy(pool);
+}
+
+static void test_check(void) {
+    uint8_t data[64] = {0};
+    float absmax[4] = {1, 1, 1, 1};
+    slm_mat w = {SLM_Q8_0, 2, 64, data, NULL, NULL, 0};
+    CHECK(slm_quant_check(&w, "w") == 0, "q8_0 2x64 accepted: %s", slm_error());
+    w.cols = 48;
+    CHECK(slm_quant_check(&w, "model.layers.0.mlp.up_proj.weight") == -1, "q8_0 with 48 columns rejected");
+    CHECK(strstr(slm_error(), "up_proj") && strstr(slm_error(), "48"), "message names tensor and columns: %s", slm_error());
+    w.type = SLM_Q4_0;
+    CHECK(slm_quant_check(&w, "w") == -1, "q4_0 with 48 columns rejected");
+    slm_mat n = {SLM_NF4, 3, 21, data, absmax, NULL, 64};
+    CHECK(slm_quant_check(&n, "w") == 0, "nf4 with a short last block accepted: %s", slm_error());
+    n.block = 0;
+    CHECK(slm_quant_check(&n, "w") == -1, "nf4 blocksize 0 rejected");
+    n.block = 64;
+    n.absmax = NULL;
+    CHECK(slm_quant_check(&n, "w") == -1, "nf4 without absmax rejected");
+    slm_mat f = {SLM_F32, 1, 1, data, NULL, NULL, 0};
+    CHECK(slm_quant_check(&f, "w") == -1, "f32 is not quantized");
+}
+
+int main(void) {
+    RUN(test_fixtures);
+    RUN(test_act_quantize);
+    RUN(test_mat_row);
+    RUN(test_variants_q8_0_q4_0);
+    RUN(test_variants_nf4);
+    RUN(test_integer_vs_float);
+    RUN(test_matmul_batch);
+    RUN(test_check);
+    return test_summary();
+}
