@@ -6,6 +6,7 @@
 #include "../kernels/cpu/matmul.h"
 #include "../runtime/error.h"
 #include "model_impl.h"
+#include "quant.h"
 
 static size_t mat_bytes(const slm_mat *m) { return slm_dtype_bytes(m->type, (size_t)m->rows, (size_t)m->cols); }
 
@@ -86,28 +87,15 @@ static void count_mat(slm_mat *m, const char *what, void *user) {
     model->weight_bytes += mat_bytes(m);
 }
 
-int slm_model_load(slm_model **out, const char *dir, const slm_load_opts *opts) {
-    slm_load_opts defaults = {0};
-    if (!opts) opts = &defaults;
-    *out = NULL;
-    slm_model *m = calloc(1, sizeof *m);
-    if (!m) return slm_fail("out of memory");
-    if (slm_config_load(&m->cfg, dir) || slm_st_open_dir(&m->st, dir) || slm_weights_map(&m->host, &m->cfg, &m->st))
-        goto fail;
-    if (opts->quantize) {
-        slm_fail("--quant: quantized formats are not available in this build");
-        goto fail;
-    }
+/* Puts the host weights on the chosen backend and counts them. */
+static int finish_load(slm_model *m, const slm_load_opts *opts) {
     const char *device = opts->device ? opts->device : "cpu";
     if (!strcmp(device, "cpu")) {
         m->be = slm_backend_cpu(opts->threads);
     } else {
-        slm_fail("--device: '%s' is not available (cpu)", device);
-        goto fail;
+        return slm_fail("--device: '%s' is not available (cpu)", device);
     }
-    if (!m->be) goto fail;
-    if (upload_weights(m)) goto fail;
-
+    if (!m->be || upload_weights(m)) return -1;
     const slm_config *c = &m->cfg;
     slm_weights_each_mat(&m->host, count_mat, m);
     count_mat(&m->host.embed, "embed", m);
@@ -115,11 +103,38 @@ int slm_model_load(slm_model **out, const char *dir, const slm_load_opts *opts) 
     size_t norms = (size_t)c->hidden_size * (2 * (size_t)c->n_layers + 1);
     m->params += norms;
     m->weight_bytes += norms * sizeof(float);
+    return 0;
+}
+
+int slm_model_load(slm_model **out, const char *dir, const slm_load_opts *opts) {
+    slm_load_opts defaults = {0};
+    if (!opts) opts = &defaults;
+    *out = NULL;
+    slm_model *m = calloc(1, sizeof *m);
+    if (!m) return slm_fail("out of memory");
+    if (slm_config_load(&m->cfg, dir) || slm_st_open_dir(&m->st, dir) || slm_weights_map(&m->host, &m->cfg, &m->st) ||
+        (opts->quantize && slm_quantize_weights(&m->host, &m->cfg, opts->quant_type, opts->keep_head)) ||
+        finish_load(m, opts)) {
+        slm_model_free(m);
+        return -1;
+    }
     *out = m;
     return 0;
-fail:
-    slm_model_free(m);
-    return -1;
+}
+
+int slm_model_random(slm_model **out, const slm_config *c, slm_dtype type, uint64_t seed, const slm_load_opts *opts) {
+    slm_load_opts defaults = {0};
+    if (!opts) opts = &defaults;
+    *out = NULL;
+    slm_model *m = calloc(1, sizeof *m);
+    if (!m) return slm_fail("out of memory");
+    m->cfg = *c;
+    if (slm_weights_random(&m->host, &m->cfg, type, seed) || finish_load(m, opts)) {
+        slm_model_free(m);
+        return -1;
+    }
+    *out = m;
+    return 0;
 }
 
 void slm_model_free(slm_model *m) {
@@ -222,6 +237,9 @@ int slm_session_pos(const slm_session *s) { return s->pos; }
 slm_model *slm_session_model(const slm_session *s) { return s->m; }
 int slm_session_ctx(const slm_session *s) { return s->ctx; }
 void slm_session_reset(slm_session *s) { s->pos = 0; }
+void slm_session_rewind(slm_session *s, int pos) {
+    if (pos >= 0 && pos < s->pos) s->pos = pos;
+}
 
 int slm_eval(slm_session *s, const int *tokens, int n, float *logits, int all) {
     const slm_config *c = &s->m->cfg;

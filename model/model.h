@@ -8,6 +8,7 @@
 #define SLM_MODEL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../runtime/tensor.h"
 #include "config.h"
@@ -25,6 +26,8 @@ typedef struct {
 
 /* Returns 0, or -1 with slm_error() set. opts may be NULL. */
 int slm_model_load(slm_model **out, const char *dir, const slm_load_opts *opts);
+/* A model of the shape c with random weights in format type, built in memory (benchmarks). */
+int slm_model_random(slm_model **out, const slm_config *c, slm_dtype type, uint64_t seed, const slm_load_opts *opts);
 void slm_model_free(slm_model *m);
 const slm_config *slm_model_config(const slm_model *m);
 /* Threads the model's CPU backend runs (1 for a GPU backend), and the backend's name. */
@@ -45,6 +48,8 @@ slm_model *slm_session_model(const slm_session *s);
 int slm_session_ctx(const slm_session *s);
 /* Forgets the sequence (position back to 0). */
 void slm_session_reset(slm_session *s);
+/* Keeps the first pos positions and forgets the rest (pos <= the current position). */
+void slm_session_rewind(slm_session *s, int pos);
 
 /* Runs tokens[0..n) at positions pos..pos+n-1 as one batch and advances the position.
  * logits: [vocab] for the last token, or [n][vocab] when all is non-zero (NULL: none wanted).

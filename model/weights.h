@@ -28,6 +28,8 @@ typedef struct {
  * Returns 0, or -1 with slm_error() naming the file and tensor. */
 int slm_weights_map(slm_weights *w, const slm_config *c, const slm_st *st);
 void slm_weights_free(slm_weights *w);
+/* Random weights of the shape c in format type (norms 1, matrices small uniform values). */
+int slm_weights_random(slm_weights *w, const slm_config *c, slm_dtype type, uint64_t seed);
 /* Takes ownership of a malloc'd buffer (freed with the weights); returns p, or NULL if p is NULL. */
 void *slm_weights_own(slm_weights *w, void *p);
 /* Calls fn on every weight matrix (the LM head only when it is not the embedding). */

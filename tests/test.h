@@ -47,7 +47,7 @@ static int test_summary(void) {
 }
 
 /* Relative L2 error of a against a reference (double precision). */
-static double rel_l2(const float *a, const double *ref, size_t n) {
+static inline double rel_l2(const float *a, const double *ref, size_t n) {
     double num = 0, den = 0;
     for (size_t i = 0; i < n; i++) {
         double d = (double)a[i] - ref[i];
@@ -59,7 +59,7 @@ static double rel_l2(const float *a, const double *ref, size_t n) {
 
 /* Deterministic pseudo-random floats in [-1, 1). */
 static unsigned long long test_rng_state = 0x9e3779b97f4a7c15ull;
-static float test_randf(void) {
+static inline float test_randf(void) {
     test_rng_state = test_rng_state * 6364136223846793005ull + 1442695040888963407ull;
     return (float)((test_rng_state >> 40) / (double)(1ull << 24)) * 2.0f - 1.0f;
 }

@@ -137,6 +137,8 @@ int tok_parse_normalizer(slm_tokenizer *t, const cJSON *j) {
 
 /* ---- pre-tokenizers ---- */
 
+#define RUST_WORD "\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}"
+
 static const char GPT2_REGEX[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
@@ -179,11 +181,12 @@ static int add_pretok(slm_tokenizer *t, const cJSON *j, const char *where) {
         p->kind = PRE_SPLIT;
         p->behavior = SPLIT_REMOVED;
         p->invert = 1;
-        if (tok_pattern_regex(&p->pat, "\\w+|[^\\w\\s]+", sub)) return -1;
+        /* \w+|[^\w\s]+ of Rust's regex crate, whose \w has Join_Control and only Nd numbers */
+        if (tok_pattern_pcre2(&p->pat, "[" RUST_WORD "]+|[^" RUST_WORD "\\s\\x{85}]+", sub)) return -1;
     } else if (!strcmp(type, "WhitespaceSplit")) {
         p->kind = PRE_SPLIT;
         p->behavior = SPLIT_REMOVED;
-        if (tok_pattern_regex(&p->pat, "\\s+", sub)) return -1;
+        if (tok_pattern_pcre2(&p->pat, "[\\s\\x{85}]+", sub)) return -1; /* char::is_whitespace */
     } else if (!strcmp(type, "ByteLevel")) {
         p->kind = PRE_BYTELEVEL;
         if (get_bool(j, "add_prefix_space", 1, &p->add_prefix_space, t->path, where) ||

@@ -44,7 +44,7 @@ char *jinja_render(const jinja_template *t, const cJSON *vars, const struct tm *
 #define JINJA_MAX_DEPTH 3000           /* evaluator: nested evaluation calls */
 #define JINJA_MAX_MACRO_DEPTH 100      /* macro calls in progress */
 #define JINJA_MAX_VALUE_DEPTH 400      /* nesting of lists/dicts in repr, json and == */
-#define JINJA_MAX_STEPS 20000000L      /* evaluation steps per render */
+#define JINJA_MAX_STEPS 10000000L      /* evaluation steps per render */
 #define JINJA_MAX_STRING (64u << 20)   /* bytes in one string, including the output */
 #define JINJA_MAX_MEMORY (1024u << 20) /* arena bytes per parse or render */
 #define JINJA_MAX_RANGE 100000         /* as Jinja's sandbox */
@@ -173,16 +173,16 @@ jval jv_to_str(jinja_arena *a, jval v, int line); /* str(v) as a JV_STR */
 /* json.dumps(v, ensure_ascii, indent (NULL: none), separators (NULL: default), sort_keys). */
 void jv_write_json(jinja_buf *b, jval v, int line, int ensure_ascii, const char *indent, const char *item_sep,
                    const char *key_sep, int sort_keys);
-void py_float_repr(double f, char out[40]);
+void jv_float_repr(double f, char out[40]);
 jval jv_from_json(jinja_arena *a, const cJSON *j);
 
 /* UTF-8 helpers (all strings are valid UTF-8: inputs are checked). */
-int utf8_valid(const char *p, size_t n);
-size_t utf8_decode(const char *p, size_t n, uint32_t *cp); /* bytes used (>= 1) */
-int utf8_encode(uint32_t cp, char out[4]);
-size_t utf8_count(const char *p, size_t n);
-size_t utf8_offset(const char *p, size_t n, size_t index); /* byte offset of code point index */
-int py_isspace(uint32_t cp);
+int ju_valid(const char *p, size_t n);
+size_t ju_decode(const char *p, size_t n, uint32_t *cp); /* bytes used (>= 1) */
+int ju_encode(uint32_t cp, char out[4]);
+size_t ju_count(const char *p, size_t n);
+size_t ju_offset(const char *p, size_t n, size_t index); /* byte offset of code point index */
+int ju_isspace(uint32_t cp);
 
 /* ---- syntax tree ---- */
 typedef enum {

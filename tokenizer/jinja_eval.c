@@ -138,13 +138,13 @@ jval jinja_getitem(jinja_state *st, int line, jval obj, jval key) {
         if (v) return *v;
     } else if ((obj.type == JV_LIST || obj.type == JV_TUPLE || obj.type == JV_STR) &&
                (key.type == JV_INT || key.type == JV_BOOL)) {
-        int64_t n = obj.type == JV_STR ? (int64_t)utf8_count(obj.s.p, obj.s.n) : obj.l->n;
+        int64_t n = obj.type == JV_STR ? (int64_t)ju_count(obj.s.p, obj.s.n) : obj.l->n;
         int64_t i = key.i < 0 ? key.i + n : key.i;
         if (i >= 0 && i < n) {
             if (obj.type != JV_STR) return obj.l->v[i];
-            size_t off = utf8_offset(obj.s.p, obj.s.n, (size_t)i);
+            size_t off = ju_offset(obj.s.p, obj.s.n, (size_t)i);
             uint32_t cp;
-            size_t k = utf8_decode(obj.s.p + off, obj.s.n - off, &cp);
+            size_t k = ju_decode(obj.s.p + off, obj.s.n - off, &cp);
             return jv_str(obj.s.p + off, k);
         }
         char idx[32];
@@ -202,14 +202,14 @@ static jval eval_slice(jinja_state *st, jinja_frame *f, const jnode *e) {
     if (obj.type == JV_UNDEF) jv_fail_undefined(st->a, e->line, obj);
     if (obj.type != JV_STR && obj.type != JV_LIST && obj.type != JV_TUPLE)
         return jv_undef(fmt_hint(st, "'%s object' cannot be sliced%s", jv_type_name(obj), NULL));
-    int64_t n = obj.type == JV_STR ? (int64_t)utf8_count(obj.s.p, obj.s.n) : obj.l->n;
+    int64_t n = obj.type == JV_STR ? (int64_t)ju_count(obj.s.p, obj.s.n) : obj.l->n;
     int64_t start, stop, s;
     slice_indices(st, e->line, parts, n, &start, &stop, &s);
     if (obj.type == JV_STR) {
         if (s == 1) {
             if (stop <= start) return jv_str("", 0);
-            size_t a = utf8_offset(obj.s.p, obj.s.n, (size_t)start);
-            size_t b = a + utf8_offset(obj.s.p + a, obj.s.n - a, (size_t)(stop - start));
+            size_t a = ju_offset(obj.s.p, obj.s.n, (size_t)start);
+            size_t b = a + ju_offset(obj.s.p + a, obj.s.n - a, (size_t)(stop - start));
             return jv_str(obj.s.p + a, b - a);
         }
         /* General step: index the code points first. */
@@ -219,7 +219,7 @@ static jval eval_slice(jinja_state *st, jinja_frame *f, const jnode *e) {
             off[i] = pos;
             if (i < n) {
                 uint32_t cp;
-                pos += utf8_decode(obj.s.p + pos, obj.s.n - pos, &cp);
+                pos += ju_decode(obj.s.p + pos, obj.s.n - pos, &cp);
             }
         }
         jinja_buf b;
@@ -247,7 +247,7 @@ jinja_list *jinja_iterate(jinja_state *st, int line, jval v) {
         jval l = jv_list(st->a, 0);
         for (size_t i = 0; i < v.s.n;) {
             uint32_t cp;
-            size_t k = utf8_decode(v.s.p + i, v.s.n - i, &cp);
+            size_t k = ju_decode(v.s.p + i, v.s.n - i, &cp);
             jl_push(st->a, l.l, jv_str(v.s.p + i, k));
             i += k;
         }
@@ -259,9 +259,8 @@ jinja_list *jinja_iterate(jinja_state *st, int line, jval v) {
 
 /* ---- operators ---- */
 
-static int64_t checked(jinja_state *st, int line, int overflow, int64_t v) {
+static void check_overflow(jinja_state *st, int line, int overflow) {
     if (overflow) jinja_fail(st->a, line, "integer overflow");
-    return v;
 }
 
 static double py_fmod(double x, double y) {
@@ -305,10 +304,13 @@ static jval binop(jinja_state *st, int line, int op, jval l, jval r) {
     if (r.type == JV_UNDEF) jv_fail_undefined(st->a, line, r);
     int nums = jv_is_number(l) && jv_is_number(r);
     int ints = nums && l.type != JV_FLOAT && r.type != JV_FLOAT;
-    int64_t v;
+    int64_t v = 0;
     switch (op) {
     case OP_ADD:
-        if (ints) return jv_int(checked(st, line, __builtin_add_overflow(l.i, r.i, &v), v));
+        if (ints) {
+            check_overflow(st, line, __builtin_add_overflow(l.i, r.i, &v));
+            return jv_int(v);
+        }
         if (nums) return jv_float(jv_as_double(l) + jv_as_double(r));
         if (l.type == JV_STR && r.type == JV_STR) {
             jinja_buf b;
@@ -326,11 +328,17 @@ static jval binop(jinja_state *st, int line, int op, jval l, jval r) {
         }
         break;
     case OP_SUB:
-        if (ints) return jv_int(checked(st, line, __builtin_sub_overflow(l.i, r.i, &v), v));
+        if (ints) {
+            check_overflow(st, line, __builtin_sub_overflow(l.i, r.i, &v));
+            return jv_int(v);
+        }
         if (nums) return jv_float(jv_as_double(l) - jv_as_double(r));
         break;
     case OP_MUL:
-        if (ints) return jv_int(checked(st, line, __builtin_mul_overflow(l.i, r.i, &v), v));
+        if (ints) {
+            check_overflow(st, line, __builtin_mul_overflow(l.i, r.i, &v));
+            return jv_int(v);
+        }
         if (nums) return jv_float(jv_as_double(l) * jv_as_double(r));
         if ((l.type == JV_STR || l.type == JV_LIST || l.type == JV_TUPLE) && (r.type == JV_INT || r.type == JV_BOOL))
             return repeat(st, line, l, r.i);
@@ -374,9 +382,9 @@ static jval binop(jinja_state *st, int line, int op, jval l, jval r) {
         if (ints && r.i >= 0) {
             int64_t acc = 1, base = l.i, e = r.i;
             while (e > 0) {
-                if (e & 1) acc = checked(st, line, __builtin_mul_overflow(acc, base, &v), v);
+                if (e & 1) check_overflow(st, line, __builtin_mul_overflow(acc, base, &acc));
                 e >>= 1;
-                if (e) base = checked(st, line, __builtin_mul_overflow(base, base, &v), v);
+                if (e) check_overflow(st, line, __builtin_mul_overflow(base, base, &base));
             }
             return jv_int(acc);
         }
@@ -619,8 +627,10 @@ static void render_for(jinja_state *st, jinja_frame *f, const jnode *e) {
     if (e->b) {
         /* The condition sees the loop targets but no `loop`; filtered items set loop.length. */
         items = jv_list(st->a, 0).l;
+        jinja_frame *cf = frame_new(st, f);
         for (int i = 0; i < all->n; i++) {
-            jinja_frame *cf = frame_new(st, f);
+            step(st, e->line);
+            cf->n = 0;
             assign_targets(st, cf, e->line, e->names, e->nnames, all->v[i]);
             if (jv_truthy(jinja_eval(st, cf, e->b))) jl_push(st->a, items, all->v[i]);
         }
@@ -629,15 +639,18 @@ static void render_for(jinja_state *st, jinja_frame *f, const jnode *e) {
         render(st, frame_new(st, f), e->list2, e->n2);
         return;
     }
+    /* Every iteration starts from an empty scope; the frame's storage is reused so that long loops
+     * do not grow the arena. */
+    jinja_frame *lf = frame_new(st, f);
+    jval loop = {.type = JV_LOOP};
+    loop.loop = ja_alloc(st->a, sizeof(jinja_loop));
+    loop.loop->items = items;
+    loop.loop->depth = 1;
     for (int i = 0; i < items->n; i++) {
         step(st, e->line);
-        jinja_frame *lf = frame_new(st, f);
+        lf->n = 0;
         assign_targets(st, lf, e->line, e->names, e->nnames, items->v[i]);
-        jval loop = {.type = JV_LOOP};
-        loop.loop = ja_alloc(st->a, sizeof(jinja_loop));
-        loop.loop->items = items;
         loop.loop->index0 = i;
-        loop.loop->depth = 1;
         frame_set(st, lf, "loop", loop);
         render(st, lf, e->list, e->n);
         if (st->loop_ctl == 1) {

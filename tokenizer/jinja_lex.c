@@ -47,8 +47,8 @@ static size_t ws_forward(const char *p, size_t n) {
     size_t i = 0;
     while (i < n) {
         uint32_t cp;
-        size_t k = utf8_decode(p + i, n - i, &cp);
-        if (!py_isspace(cp)) break;
+        size_t k = ju_decode(p + i, n - i, &cp);
+        if (!ju_isspace(cp)) break;
         i += k;
     }
     return i;
@@ -60,8 +60,8 @@ static size_t ws_backward(const char *p, size_t n) { /* length of the whitespace
         size_t start = end - 1;
         while (start > 0 && ((unsigned char)p[start] & 0xC0) == 0x80) start--;
         uint32_t cp;
-        utf8_decode(p + start, end - start, &cp);
-        if (!py_isspace(cp)) break;
+        ju_decode(p + start, end - start, &cp);
+        if (!ju_isspace(cp)) break;
         end = start;
     }
     return n - end;
@@ -128,7 +128,7 @@ static void decode_string(lexer *lx, jinja_token *t, const char *p, size_t n) {
                 for (int k = 0; k < 2 && i + 1 < n && p[i + 1] >= '0' && p[i + 1] <= '7'; k++)
                     cp = cp * 8 + (uint32_t)(p[++i] - '0');
                 char u[4];
-                jb_put(&b, u, (size_t)utf8_encode(cp, u));
+                jb_put(&b, u, (size_t)ju_encode(cp, u));
             } else {
                 jb_putc(&b, '\\');
                 jb_putc(&b, c);
@@ -144,7 +144,7 @@ static void decode_string(lexer *lx, jinja_token *t, const char *p, size_t n) {
         if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
             jinja_fail(lx->a, t->line, "invalid \\%c escape in a string", c);
         char u[4];
-        jb_put(&b, u, (size_t)utf8_encode(cp, u));
+        jb_put(&b, u, (size_t)ju_encode(cp, u));
     }
     t->p = b.p ? b.p : "";
     t->n = b.n;

@@ -2,6 +2,7 @@
  * (jinja2/parser.py), so that "a | trim + b" or "not x is defined" group the same way. */
 #include "jinja.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "../runtime/error.h"
@@ -828,21 +829,13 @@ static nodevec parse_body(parser *p, const char *const *ends, const char *opener
     }
 }
 
-jinja_template *jinja_parse(const char *src) {
-    jinja_template *t = calloc(1, sizeof *t);
-    if (!t) {
-        slm_fail("chat template: out of memory");
-        return NULL;
-    }
+/* Parses into t->arena; -1 on failure (the message is in slm_error()). */
+static int parse_into(jinja_template *t, const char *src) {
     jmp_buf env;
     t->arena.on_fail = &env;
-    if (setjmp(env)) {
-        ja_free_all(&t->arena);
-        free(t);
-        return NULL;
-    }
+    if (setjmp(env)) return -1;
     size_t len = strlen(src);
-    if (!utf8_valid(src, len)) jinja_fail(&t->arena, 0, "the template is not valid UTF-8");
+    if (!ju_valid(src, len)) jinja_fail(&t->arena, 0, "the template is not valid UTF-8");
     /* Jinja reads every newline as \n and drops one newline at the very end. */
     char *s = ja_alloc(&t->arena, len + 1);
     size_t n = 0;
@@ -862,6 +855,19 @@ jinja_template *jinja_parse(const char *src) {
     t->body = body.v;
     t->n = body.n;
     t->arena.on_fail = NULL;
+    return 0;
+}
+
+jinja_template *jinja_parse(const char *src) {
+    jinja_template *t = calloc(1, sizeof *t);
+    if (!t) {
+        slm_fail("chat template: out of memory");
+        return NULL;
+    }
+    if (parse_into(t, src) < 0) {
+        jinja_free(t);
+        return NULL;
+    }
     return t;
 }
 

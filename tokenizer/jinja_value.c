@@ -94,7 +94,7 @@ void jinja_fail(jinja_arena *a, int line, const char *fmt, ...) {
 
 /* ---- UTF-8 ---- */
 
-size_t utf8_decode(const char *s, size_t n, uint32_t *cp) {
+size_t ju_decode(const char *s, size_t n, uint32_t *cp) {
     const unsigned char *p = (const unsigned char *)s;
     if (p[0] < 0x80 || n < 2) {
         *cp = p[0];
@@ -117,7 +117,7 @@ size_t utf8_decode(const char *s, size_t n, uint32_t *cp) {
     return 1;
 }
 
-int utf8_valid(const char *s, size_t n) {
+int ju_valid(const char *s, size_t n) {
     size_t i = 0;
     while (i < n) {
         const unsigned char *p = (const unsigned char *)s + i;
@@ -135,7 +135,7 @@ int utf8_valid(const char *s, size_t n) {
         if (left < k) return 0;
         for (size_t j = 1; j < k; j++)
             if ((p[j] & 0xC0) != 0x80) return 0;
-        utf8_decode((const char *)p, left, &cp);
+        ju_decode((const char *)p, left, &cp);
         if ((k == 2 && cp < 0x80) || (k == 3 && cp < 0x800) || (k == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
             (cp >= 0xD800 && cp <= 0xDFFF))
             return 0;
@@ -144,7 +144,7 @@ int utf8_valid(const char *s, size_t n) {
     return 1;
 }
 
-int utf8_encode(uint32_t cp, char out[4]) {
+int ju_encode(uint32_t cp, char out[4]) {
     if (cp < 0x80) {
         out[0] = (char)cp;
         return 1;
@@ -167,14 +167,14 @@ int utf8_encode(uint32_t cp, char out[4]) {
     return 4;
 }
 
-size_t utf8_count(const char *p, size_t n) {
+size_t ju_count(const char *p, size_t n) {
     size_t c = 0;
     for (size_t i = 0; i < n; i++)
         if (((unsigned char)p[i] & 0xC0) != 0x80) c++;
     return c;
 }
 
-size_t utf8_offset(const char *p, size_t n, size_t index) {
+size_t ju_offset(const char *p, size_t n, size_t index) {
     size_t i = 0;
     while (i < n && index > 0) {
         i++;
@@ -185,7 +185,7 @@ size_t utf8_offset(const char *p, size_t n, size_t index) {
 }
 
 /* Python's str.isspace(). */
-int py_isspace(uint32_t cp) {
+int ju_isspace(uint32_t cp) {
     if (cp < 0x80) return cp == ' ' || (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x1F);
     return cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 ||
            cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
@@ -434,7 +434,7 @@ jval jb_value(jinja_buf *b) { return jv_str(b->p ? b->p : "", b->n); }
 /* ---- str() and repr() ---- */
 
 /* float.__repr__: the shortest string that reads back to the same double. */
-void py_float_repr(double f, char out[40]) {
+void jv_float_repr(double f, char out[40]) {
     if (isnan(f)) {
         strcpy(out, "nan");
         return;
@@ -515,7 +515,7 @@ static void write_str_repr(jinja_buf *b, const char *s, size_t n) {
     char tmp[16];
     while (i < n) {
         uint32_t cp;
-        size_t k = utf8_decode(s + i, n - i, &cp);
+        size_t k = ju_decode(s + i, n - i, &cp);
         if (cp == (uint32_t)quote || cp == '\\') {
             jb_putc(b, '\\');
             jb_putc(b, (char)cp);
@@ -544,7 +544,7 @@ static void write_scalar(jinja_buf *b, jval v) {
         jb_puts(b, tmp);
         break;
     case JV_FLOAT:
-        py_float_repr(v.f, tmp);
+        jv_float_repr(v.f, tmp);
         jb_puts(b, tmp);
         break;
     default: break;
@@ -643,7 +643,7 @@ static void write_json_string(jinja_buf *b, const char *s, size_t n, int ensure_
                 i++;
             } else {
                 uint32_t cp;
-                i += utf8_decode(s + i, n - i, &cp);
+                i += ju_decode(s + i, n - i, &cp);
                 if (cp >= 0x10000) {
                     cp -= 0x10000;
                     snprintf(tmp, sizeof tmp, "\\u%04x\\u%04x", 0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF));
@@ -676,7 +676,7 @@ static void write_json_float(jinja_buf *b, double f) {
     if (isnan(f)) jb_puts(b, "NaN");
     else if (isinf(f)) jb_puts(b, f < 0 ? "-Infinity" : "Infinity");
     else {
-        py_float_repr(f, tmp);
+        jv_float_repr(f, tmp);
         jb_puts(b, tmp);
     }
 }
@@ -775,7 +775,7 @@ jval jv_from_json(jinja_arena *a, const cJSON *j) {
     }
     if (cJSON_IsString(j)) {
         size_t n = strlen(j->valuestring);
-        if (!utf8_valid(j->valuestring, n)) jinja_fail(a, 0, "a string in the input is not valid UTF-8");
+        if (!ju_valid(j->valuestring, n)) jinja_fail(a, 0, "a string in the input is not valid UTF-8");
         return jv_strcopy(a, j->valuestring, n);
     }
     if (cJSON_IsArray(j)) {
@@ -787,7 +787,7 @@ jval jv_from_json(jinja_arena *a, const cJSON *j) {
         jval d = jv_dict(a, cJSON_GetArraySize(j));
         for (const cJSON *c = j->child; c; c = c->next) {
             size_t n = strlen(c->string);
-            if (!utf8_valid(c->string, n)) jinja_fail(a, 0, "a key in the input is not valid UTF-8");
+            if (!ju_valid(c->string, n)) jinja_fail(a, 0, "a key in the input is not valid UTF-8");
             jd_set(a, d.d, jv_strcopy(a, c->string, n), jv_from_json(a, c));
         }
         return d;

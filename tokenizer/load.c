@@ -18,9 +18,10 @@ int tok_load_json_file(const char *path, char **text, size_t *len) {
     if (!f) return slm_fail("%s: cannot open", path);
     char *buf = NULL;
     size_t n = 0, cap = 0;
+    /* sized from the file length when it is known, with room to see the end of file */
     if (fseek(f, 0, SEEK_END) == 0) {
         long size = ftell(f);
-        if (size > 0) cap = (size_t)size + 1;
+        if (size > 0 && (buf = malloc((size_t)size + 2))) cap = (size_t)size + 2;
         fseek(f, 0, SEEK_SET);
     }
     for (;;) {
@@ -141,8 +142,9 @@ static int load_configs(slm_tokenizer *t, const char *dir) {
         cJSON_ArrayForEach(it, eos) if (cJSON_IsNumber(it) && add_eot(t, it->valueint)) goto out;
     static const char *names[] = {"<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "<|im_end|>",
                                   "<|end|>", "<end_of_turn>", "<|endoftext|>", "</s>", "<eos>"};
+    /* only as added tokens: "</s>" is plain text in some vocabularies (Qwen2) */
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (add_eot(t, slm_tokenizer_token_id(t, names[i]))) goto out;
+        if (add_eot(t, tok_strmap_get(&t->added_map, names[i], strlen(names[i])))) goto out;
     rc = 0;
 out:
     cJSON_Delete(cfg);

@@ -7,12 +7,19 @@
 #include "../runtime/error.h"
 #include "tok_internal.h"
 
-/* Oniguruma's \s is Unicode White_Space, which has U+0085 (NEL); PCRE2's \s under UCP is tab, LF,
- * VT, FF, CR and the Z categories, which leave NEL out. Adds it back: \s -> [\s\x{85}] outside a
- * class and \s\x{85} inside one, \S -> [^\s\x{85}] outside a class. */
+/* Oniguruma and PCRE2 (with UCP) disagree on two classes, so those are spelled out:
+ * - \s: Oniguruma's is Unicode White_Space, which has U+0085 (NEL); PCRE2's leaves NEL out.
+ * - \w: Oniguruma's is alphabetic characters, marks, numbers and connector punctuation; PCRE2's
+ *   is letters, numbers and '_' only, so a word with combining marks (NFD text, Devanagari)
+ *   would fall apart.
+ * Inside a bracket class the members are added without brackets; \S and \W are rewritten only
+ * outside one. */
+static const char WORD_SET[] = "\\p{Alphabetic}\\p{M}\\p{N}\\p{Pc}";
+static const char SPACE_SET[] = "\\s\\x{85}";
+
 static char *onig_to_pcre2(const char *re) {
     size_t n = strlen(re);
-    char *out = malloc(n * 8 + 1);
+    char *out = malloc(n * (sizeof WORD_SET + 4) + 1);
     if (!out) return NULL;
     size_t o = 0;
     int in_class = 0;
@@ -20,13 +27,13 @@ static char *onig_to_pcre2(const char *re) {
         char c = re[i];
         if (c == '\\' && i + 1 < n) {
             char d = re[i + 1];
-            if (d == 's') {
-                const char *rep = in_class ? "\\s\\x{85}" : "[\\s\\x{85}]";
-                memcpy(out + o, rep, strlen(rep));
-                o += strlen(rep);
-            } else if (d == 'S' && !in_class) {
-                memcpy(out + o, "[^\\s\\x{85}]", 11);
-                o += 11;
+            const char *set = d == 's' || d == 'S' ? SPACE_SET : d == 'w' || d == 'W' ? WORD_SET : NULL;
+            if (set && (in_class ? d == 's' || d == 'w' : 1)) {
+                if (!in_class) out[o++] = '[';
+                if (!in_class && (d == 'S' || d == 'W')) out[o++] = '^';
+                memcpy(out + o, set, strlen(set));
+                o += strlen(set);
+                if (!in_class) out[o++] = ']';
             } else {
                 out[o++] = c;
                 out[o++] = d;
@@ -49,9 +56,9 @@ static char *onig_to_pcre2(const char *re) {
     return out;
 }
 
-int tok_pattern_regex(tok_pattern *p, const char *re, const char *where) {
+static int compile(tok_pattern *p, const char *re, int onig, const char *where) {
     memset(p, 0, sizeof *p);
-    char *src = onig_to_pcre2(re);
+    char *src = onig ? onig_to_pcre2(re) : strdup(re);
     if (!src) return slm_fail("%s: out of memory", where);
     int err;
     PCRE2_SIZE off;
@@ -65,6 +72,14 @@ int tok_pattern_regex(tok_pattern *p, const char *re, const char *where) {
     }
     p->jit = pcre2_jit_compile(p->re, PCRE2_JIT_COMPLETE) == 0;
     return 0;
+}
+
+int tok_pattern_regex(tok_pattern *p, const char *re, const char *where) {
+    return compile(p, re, 1, where);
+}
+
+int tok_pattern_pcre2(tok_pattern *p, const char *re, const char *where) {
+    return compile(p, re, 0, where);
 }
 
 int tok_pattern_from_json(tok_pattern *p, const cJSON *j, const char *where) {

@@ -113,7 +113,9 @@ typedef struct {
 /* Compiles {"String": s} or {"Regex": r}; errors name `where`. */
 struct cJSON;
 int tok_pattern_from_json(tok_pattern *p, const struct cJSON *j, const char *where);
+/* An Oniguruma regex (as tokenizer.json has them), and one already in PCRE2 terms. */
 int tok_pattern_regex(tok_pattern *p, const char *re, const char *where);
+int tok_pattern_pcre2(tok_pattern *p, const char *re, const char *where);
 void tok_pattern_free(tok_pattern *p);
 /* Finds the next match at or after `from` (onig find_iter semantics for empty matches are the
  * caller's business). Returns 1 and sets [*ms, *me) or 0 when none, -1 on a matcher error. */

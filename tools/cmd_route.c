@@ -17,7 +17,7 @@
 #include "../router/stats.h"
 #include "../runtime/error.h"
 #include "../runtime/generate.h"
-#include "../tokenizer/jinja.h"
+#include "../tokenizer/chat.h"
 #include "../tokenizer/tokenizer.h"
 #include "cli.h"
 
@@ -60,7 +60,7 @@ typedef struct {
     slm_model *m;
     slm_session *s;
     slm_tokenizer *tok;
-    jinja_template *chat;
+    char *chat; /* the chat template source, NULL when the model has none */
     slm_sampler_params sampling;
     int vocab;
 } local_model;
@@ -168,38 +168,15 @@ static int generate(void *user, const char *prompt, const slm_signal_opts *opts,
 static char *render_chat(void *user, const cJSON *messages) {
     local_model *lm = user;
     if (!lm->chat) return slm_messages_join(messages);
-    cJSON *vars = cJSON_CreateObject();
-    cJSON_AddItemToObject(vars, "messages", cJSON_Duplicate(messages, 1));
-    cJSON_AddTrueToObject(vars, "add_generation_prompt");
-    const char *bos = slm_tokenizer_bos(lm->tok), *eos = slm_tokenizer_eos(lm->tok);
-    cJSON_AddStringToObject(vars, "bos_token", bos ? bos : "");
-    cJSON_AddStringToObject(vars, "eos_token", eos ? eos : "");
-    char *text = jinja_render(lm->chat, vars, NULL);
-    cJSON_Delete(vars);
+    char *json = cJSON_PrintUnformatted(messages);
+    if (!json) {
+        slm_fail("out of memory");
+        return NULL;
+    }
+    slm_chat_request req = {json, NULL, 1, slm_tokenizer_bos(lm->tok), slm_tokenizer_eos(lm->tok), NULL};
+    char *text = slm_chat_render_request(lm->chat, &req);
+    free(json);
     return text;
-}
-
-/* The chat template of tokenizer_config.json (a string, or the "default" of a list of named ones). */
-static jinja_template *load_chat_template(const char *dir) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fclose(f);
-    cJSON *cfg = slm_json_parse_file(path);
-    if (!cfg) die("%s", slm_error());
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(cfg, "chat_template");
-    const char *src = cJSON_IsString(t) ? t->valuestring : NULL;
-    if (cJSON_IsArray(t))
-        for (const cJSON *e = t->child; e; e = e->next) {
-            const cJSON *name = cJSON_GetObjectItemCaseSensitive(e, "name");
-            const cJSON *tmpl = cJSON_GetObjectItemCaseSensitive(e, "template");
-            if (cJSON_IsString(name) && !strcmp(name->valuestring, "default") && cJSON_IsString(tmpl)) src = tmpl->valuestring;
-        }
-    jinja_template *j = src ? jinja_parse(src) : NULL;
-    if (src && !j) die("%s: chat_template: %s", path, slm_error());
-    cJSON_Delete(cfg);
-    return j;
 }
 
 static void open_model(local_model *lm, const slm_router_config *c, const char *device) {
@@ -213,7 +190,7 @@ static void open_model(local_model *lm, const slm_router_config *c, const char *
     int ctx = c->ctx ? c->ctx : (mc->max_position_embeddings < 4096 ? mc->max_position_embeddings : 4096);
     if (!(lm->s = slm_session_new(lm->m, ctx))) die("%s", slm_error());
     if (!(lm->tok = slm_tokenizer_load(c->model))) die("%s", slm_error());
-    lm->chat = load_chat_template(c->model);
+    lm->chat = slm_chat_template_load(c->model); /* NULL: none, messages are joined */
     lm->vocab = mc->vocab_size;
     slm_sampler_params sp = slm_sampler_defaults();
     if (!isnan(c->temp)) sp.temperature = (float)c->temp;
@@ -227,7 +204,7 @@ static void open_model(local_model *lm, const slm_router_config *c, const char *
 }
 
 static void close_model(local_model *lm) {
-    if (lm->chat) jinja_free(lm->chat);
+    free(lm->chat);
     slm_tokenizer_free(lm->tok);
     slm_session_free(lm->s);
     slm_model_free(lm->m);

@@ -1,39 +1,39 @@
 /* slm run: load a model, generate text from a prompt, stream it to stdout. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "../model/model.h"
 #include "../runtime/error.h"
 #include "../runtime/generate.h"
+#include "../tokenizer/chat.h"
 #include "cli.h"
+#include "gen_options.h"
 
-static const char usage[] =
+static const char usage_head[] =
     "usage: slm run -m DIR (-p TEXT | --tokens \"ID ID ...\") [options]\n"
-    "  -m, --model DIR        Hugging Face model folder (config.json, *.safetensors, tokenizer.json)\n"
-    "  -p, --prompt TEXT      prompt text\n"
+    "  -p, --prompt TEXT      prompt text (\"-\" reads it from stdin)\n"
     "      --tokens IDS       prompt as token ids instead of text\n"
-    "  -n, --n-predict N      generate at most N tokens (default 128)\n"
-    "      --temp T           temperature; 0 = greedy (default 0.8)\n"
-    "      --top-k K          keep the K most likely tokens; 0 = off (default 40)\n"
-    "      --top-p P          nucleus sampling; 1 = off (default 0.95)\n"
-    "      --min-p P          drop tokens below P x the top probability; 0 = off (default 0.05)\n"
-    "      --repeat-penalty R penalise the last 64 tokens; 1 = off (default 1.0)\n"
-    "      --seed S           random seed (default: from the clock, printed to stderr)\n"
-    "  -t, --threads N        CPU threads (default: physical cores)\n"
-    "      --ctx N            context size in tokens (default: min(max_position_embeddings, 4096))\n"
-    "      --logits FILE      write the float32 logits of every evaluated position (format: README)\n"
-    "      --device D         cpu (default) or cuda\n";
+    "      --chat             wrap the prompt in the model's chat template (as a user message)\n"
+    "      --logits FILE      write the float32 logits of every evaluated position (format: README)\n";
 
 typedef struct {
     FILE *logits_file;
-    int vocab, rows, failed;
+    int rows, failed;
+    slm_detok_stream *detok; /* NULL: print ids */
 } run_ctx;
 
 static int on_token(void *user, int token, const float *logits, int vocab) {
-    printf("%d ", token);
+    run_ctx *r = user;
+    if (r->detok) {
+        const char *bytes;
+        size_t len;
+        if (slm_detok_stream_push(r->detok, token, &bytes, &len) == 0) fwrite(bytes, 1, len, stdout);
+    } else {
+        printf("%d ", token);
+    }
     fflush(stdout);
     return 0;
 }
@@ -44,7 +44,7 @@ static void on_logits(void *user, int pos, const float *logits, int vocab) {
     r->rows++;
 }
 
-/* Header of a --logits file: "SLMLOGIT", version, positions, vocab, reserved (little-endian uint32). */
+/* Header of a --logits file: "SLMLOGIT", then version, positions, vocab, reserved as little-endian uint32. */
 static void write_logits_header(FILE *f, uint32_t rows, uint32_t vocab) {
     uint32_t h[4] = {1, rows, vocab, 0};
     fwrite("SLMLOGIT", 1, 8, f);
@@ -76,6 +76,24 @@ static int *parse_ids(const char *s, int *n) {
     return ids;
 }
 
+static char *read_stdin(size_t *len) {
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    size_t r;
+    while (buf && (r = fread(buf + n, 1, cap - n - 1, stdin)) > 0) {
+        n += r;
+        if (cap - n < 2) {
+            char *g = realloc(buf, cap *= 2);
+            if (!g) free(buf);
+            buf = g;
+        }
+    }
+    if (!buf) die("out of memory reading stdin");
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
 static double seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -83,67 +101,83 @@ static double seconds(void) {
 }
 
 int cmd_run(int argc, char **argv) {
-    const char *dir = NULL, *prompt = NULL, *tokens = NULL, *logits_path = NULL;
-    int n_predict = 128, ctx = 0, seed_given = 0;
-    slm_load_opts lo = {0};
-    slm_gen_params gp = {0};
-    gp.sampling = slm_sampler_defaults();
+    const char *prompt = NULL, *tokens = NULL, *logits_path = NULL;
+    int chat = 0;
+    gen_options g;
+    gen_options_init(&g);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(usage, stdout);
+            fputs(usage_head, stdout);
+            fputs(gen_options_help, stdout);
             return 0;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) dir = cli_value(argc, argv, &i);
-        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) prompt = cli_value(argc, argv, &i);
+        }
+        if (gen_options_parse(&g, argc, argv, &i)) continue;
+        if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) prompt = cli_value(argc, argv, &i);
         else if (!strcmp(a, "--tokens")) tokens = cli_value(argc, argv, &i);
-        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) n_predict = cli_int(a, cli_value(argc, argv, &i), 0, 1 << 30);
-        else if (!strcmp(a, "--temp")) gp.sampling.temperature = (float)cli_float(a, cli_value(argc, argv, &i), 0, 100);
-        else if (!strcmp(a, "--top-k")) gp.sampling.top_k = cli_int(a, cli_value(argc, argv, &i), 0, 1 << 30);
-        else if (!strcmp(a, "--top-p")) gp.sampling.top_p = (float)cli_float(a, cli_value(argc, argv, &i), 0, 1);
-        else if (!strcmp(a, "--min-p")) gp.sampling.min_p = (float)cli_float(a, cli_value(argc, argv, &i), 0, 1);
-        else if (!strcmp(a, "--repeat-penalty")) gp.sampling.repeat_penalty = (float)cli_float(a, cli_value(argc, argv, &i), 0.01, 100);
-        else if (!strcmp(a, "--seed")) {
-            gp.sampling.seed = cli_u64(a, cli_value(argc, argv, &i));
-            seed_given = 1;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) lo.threads = cli_int(a, cli_value(argc, argv, &i), 1, 1024);
-        else if (!strcmp(a, "--ctx")) ctx = cli_int(a, cli_value(argc, argv, &i), 1, 1 << 24);
         else if (!strcmp(a, "--logits")) logits_path = cli_value(argc, argv, &i);
-        else if (!strcmp(a, "--device")) lo.device = cli_value(argc, argv, &i);
+        else if (!strcmp(a, "--chat")) chat = 1;
         else die("run: unknown option '%s' (slm run --help)", a);
     }
-    if (!dir) die("run: -m DIR is required (slm run --help)");
+    gen_options_finish(&g, "run");
     if (!prompt && !tokens) die("run: give a prompt with -p TEXT or --tokens IDS");
-    if (!seed_given) gp.sampling.seed = (uint64_t)time(NULL);
-
-    int n_prompt = 0, *ids = NULL;
-    if (tokens) ids = parse_ids(tokens, &n_prompt);
-    else die("run: text prompts need the tokenizer; use --tokens IDS");
+    if (prompt && tokens) die("run: -p and --tokens exclude each other");
+    if (chat && tokens) die("run: --chat needs a text prompt (-p)");
 
     double t0 = seconds();
     slm_model *m;
-    if (slm_model_load(&m, dir, &lo)) die("%s", slm_error());
+    slm_tokenizer *tok;
+    load_model_and_tokenizer(&g, &m, &tok, tokens != NULL);
     double load_s = seconds() - t0;
     const slm_config *c = slm_model_config(m);
-    if (!ctx) ctx = c->max_position_embeddings < 4096 ? c->max_position_embeddings : 4096;
+
+    int n_prompt = 0, *ids = NULL;
+    char *owned_text = NULL;
+    if (tokens) {
+        ids = parse_ids(tokens, &n_prompt);
+    } else {
+        size_t len = strlen(prompt);
+        if (!strcmp(prompt, "-")) prompt = owned_text = read_stdin(&len);
+        if (chat) {
+            char *tmpl = gen_chat_template(&g);
+            slm_chat_msg msgs[2];
+            int nm = 0;
+            if (g.system) msgs[nm++] = (slm_chat_msg){"system", g.system};
+            msgs[nm++] = (slm_chat_msg){"user", prompt};
+            char *text = slm_chat_render(tmpl, msgs, nm, 1, slm_tokenizer_bos(tok), slm_tokenizer_eos(tok));
+            if (!text) die("%s", slm_error());
+            free(tmpl);
+            /* the template already holds the special tokens: add none, parse those written in it */
+            if (slm_tokenize(tok, text, strlen(text), 0, 1, &ids, &n_prompt)) die("%s", slm_error());
+            free(text);
+        } else if (slm_tokenize(tok, prompt, len, !g.no_bos, 1, &ids, &n_prompt)) {
+            die("%s", slm_error());
+        }
+        if (n_prompt == 0) die("run: the prompt encodes to no tokens");
+    }
+    int ctx = gen_context(&g, m);
     if (n_prompt > ctx) die("the prompt has %d tokens, more than --ctx %d", n_prompt, ctx);
     slm_session *s = slm_session_new(m, ctx);
     if (!s) die("%s", slm_error());
 
     run_ctx rc = {0};
-    rc.vocab = c->vocab_size;
+    if (tok) rc.detok = slm_detok_stream_new(tok, !g.special);
     if (logits_path) {
         rc.logits_file = fopen(logits_path, "wb");
         if (!rc.logits_file) die("%s: cannot write: %s", logits_path, strerror(errno));
         write_logits_header(rc.logits_file, 0, (uint32_t)c->vocab_size);
-        gp.on_logits = on_logits;
     }
-    gp.n_predict = n_predict;
-    gp.stop_ids = c->eos_ids;
-    gp.n_stop = c->n_eos;
-    gp.on_token = on_token;
-    gp.user = &rc;
+    int n_stop;
+    int *stop = gen_stop_ids(m, tok, &n_stop);
+    slm_gen_params gp = {.n_predict = g.n_predict, .sampling = g.sampling, .stop_ids = stop, .n_stop = n_stop,
+                         .on_token = on_token, .on_logits = logits_path ? on_logits : NULL, .user = &rc};
     slm_gen_stats st;
     if (slm_generate(s, ids, n_prompt, &gp, &st)) die("%s", slm_error());
+    if (rc.detok) {
+        const char *bytes;
+        size_t len;
+        if (slm_detok_stream_flush(rc.detok, &bytes, &len) == 0) fwrite(bytes, 1, len, stdout);
+    }
     printf("\n");
     fflush(stdout);
     if (rc.logits_file) {
@@ -153,11 +187,16 @@ int cmd_run(int argc, char **argv) {
     }
     double pp = st.prompt_seconds > 0 ? st.n_prompt / st.prompt_seconds : 0;
     double tg = st.n_generated > 1 && st.gen_seconds > 0 ? (st.n_generated - 1) / st.gen_seconds : 0;
-    fprintf(stderr, "load %.0f ms | prompt %d tokens, %.1f tok/s | generated %d tokens, %.1f tok/s | %d threads, seed %llu\n",
-            load_s * 1e3, st.n_prompt, pp, st.n_generated, tg, slm_model_threads(m),
-            (unsigned long long)gp.sampling.seed);
+    fprintf(stderr,
+            "load %.0f ms | prompt %d tokens, %.1f tok/s | generated %d tokens, %.1f tok/s | %s, %d threads, seed %llu\n",
+            load_s * 1e3, st.n_prompt, pp, st.n_generated, tg, slm_model_backend(m), slm_model_threads(m),
+            (unsigned long long)g.sampling.seed);
+    slm_detok_stream_free(rc.detok);
     slm_session_free(s);
     slm_model_free(m);
+    slm_tokenizer_free(tok);
+    free(stop);
     free(ids);
+    free(owned_text);
     return 0;
 }

@@ -87,7 +87,7 @@ CORPUS = [
     "emoji 😀👍🏽🎉 and 🇺🇸🇫🇷",
     "family 👨\u200d👩\u200d👧\u200d👦 zwj \u2764\ufe0f",
     "\\xff\\xfe\\x00 <0xFF><0x41> \ufffd bytes",
-    "ctrl \x00\x01\x07\x1b\x7f end",
+    "ctrl \x01\x07\x1b\x7f end",
     "\ufeffBOM and \u200b zero width \u00a0nbsp\u3000ideographic\u2028sep\u0085nel",
     "<s>Hello</s>",
     "<|begin_of_text|>Hi<|eot_id|>",
@@ -114,6 +114,15 @@ CORPUS = [
 
 def encode_ids(tok, text, add_special):
     return tok.encode(text, add_special_tokens=add_special).ids
+
+
+def decode(tok, ids, skip):
+    """The decoded text, or None where the library panics (its Strip decoder with stop > 0 indexes
+    out of bounds on an empty string): the C test skips those."""
+    try:
+        return tok.decode(ids, skip_special_tokens=skip)
+    except BaseException:  # pyo3's PanicException is not an Exception
+        return None
 
 
 def train(model, trainer, normalizer, pre_tokenizer):
@@ -212,6 +221,8 @@ def write_synthetic(name, tok, tweak):
         data["model"]["merges"] = [" ".join(m) for m in data["model"]["merges"]]
     if tweak == "ignore_merges":
         data["model"]["ignore_merges"] = True
+    # byte tokens live in the vocab only, as in SentencePiece conversions
+    data["added_tokens"] = [t for t in data["added_tokens"] if not t["content"].startswith("<0x")]
     with open(path, "w", encoding="utf-8") as f:
         json.dump(data, f, ensure_ascii=False, separators=(",", ":"))
     return folder
@@ -244,8 +255,8 @@ def main():
             as_text = plain.encode(text, add_special_tokens=False).ids
             if as_text != no_add:
                 case["as_text"] = as_text
-            case["dec"] = tok.decode(ids, skip_special_tokens=False)
-            skip = tok.decode(ids, skip_special_tokens=True)
+            case["dec"] = decode(tok, ids, False)
+            skip = decode(tok, ids, True)
             if skip != case["dec"]:
                 case["dec_skip"] = skip
             cases.append(case)
@@ -262,9 +273,11 @@ def main():
             else:
                 ids = [rng.choice(added) if rng.random() < 0.2 else rng.randrange(min(300, vocab_size))
                        for _ in range(n)]
-            ids = [i for i in ids if tok.id_to_token(i) is not None]
-            d = {"ids": ids, "dec": tok.decode(ids, skip_special_tokens=False)}
-            skip = tok.decode(ids, skip_special_tokens=True)
+            # no NUL in decoded text: the C test reads the fixtures with cJSON, which stops at one
+            ids = [i for i in ids if tok.id_to_token(i) is not None
+                   and "\x00" not in (decode(tok, [i], False) or "")]
+            d = {"ids": ids, "dec": decode(tok, ids, False)}
+            skip = decode(tok, ids, True)
             if skip != d["dec"]:
                 d["dec_skip"] = skip
             decodes.append(d)

@@ -1,0 +1,86 @@
+#include "quant.h"
+
+#include <stdlib.h>
+
+#include "../kernels/cpu/matmul.h"
+#include "../kernels/cpu/quant.h"
+#include "../runtime/error.h"
+
+static int suits(const slm_mat *m, slm_dtype type) {
+    if (type == SLM_Q8_0 || type == SLM_Q4_0) return m->cols % SLM_QK == 0;
+    return 1;
+}
+
+static int gcd(int a, int b) { return b ? gcd(b, a % b) : a; }
+
+int slm_quantize_mat(slm_weights *w, slm_mat *m, slm_dtype type) {
+    if (m->type == type || !suits(m, type)) return 0;
+    if (m->type != SLM_F32 && m->type != SLM_F16 && m->type != SLM_BF16)
+        return slm_fail("cannot convert a %s matrix to %s", slm_dtype_name(m->type), slm_dtype_name(type));
+    size_t rows = (size_t)m->rows, cols = (size_t)m->cols;
+    void *data = slm_weights_own(w, malloc(slm_dtype_bytes(type, rows, cols) + 1));
+    if (!data) return slm_fail("out of memory converting a %zux%zu matrix to %s", rows, cols, slm_dtype_name(type));
+    slm_mat q = {.type = type, .rows = m->rows, .cols = m->cols, .data = data};
+    if (type == SLM_NF4) {
+        /* NF4 blocks run over the flattened matrix: convert whole groups of rows that end on a block edge */
+        int group = SLM_NF4_BLOCK / gcd(m->cols, SLM_NF4_BLOCK);
+        size_t nblocks = (rows * cols + SLM_NF4_BLOCK - 1) / SLM_NF4_BLOCK;
+        float *absmax = slm_weights_own(w, malloc(nblocks * sizeof(float)));
+        float *buf = malloc((size_t)group * cols * sizeof(float));
+        if (!absmax || !buf) {
+            free(buf);
+            return slm_fail("out of memory converting a matrix to nf4");
+        }
+        for (size_t r = 0; r < rows; r += group) {
+            size_t g = rows - r < (size_t)group ? rows - r : (size_t)group;
+            for (size_t k = 0; k < g; k++) slm_mat_row(m, (int)(r + k), buf + k * cols);
+            size_t first = r * cols; /* a multiple of the block size by the choice of group */
+            slm_quantize_nf4((uint8_t *)data + first / 2, absmax + first / SLM_NF4_BLOCK, buf, g * cols, SLM_NF4_BLOCK);
+        }
+        free(buf);
+        q.absmax = absmax;
+        q.code = NULL;
+        q.block = SLM_NF4_BLOCK;
+    } else {
+        float *row = malloc(cols * sizeof(float));
+        if (!row) return slm_fail("out of memory");
+        size_t row_bytes = slm_dtype_bytes(type, 1, cols);
+        for (size_t r = 0; r < rows; r++) {
+            slm_mat_row(m, (int)r, row);
+            void *dst = (char *)data + r * row_bytes;
+            if (type == SLM_Q8_0) slm_quantize_q8_0(dst, row, cols);
+            else slm_quantize_q4_0(dst, row, cols);
+        }
+        free(row);
+    }
+    *m = q;
+    return 0;
+}
+
+typedef struct {
+    slm_weights *w;
+    slm_dtype type;
+    int failed;
+} each_ctx;
+
+static void convert(slm_mat *m, const char *what, void *user) {
+    each_ctx *e = user;
+    if (!e->failed && slm_quantize_mat(e->w, m, e->type)) e->failed = 1;
+}
+
+int slm_quantize_weights(slm_weights *w, const slm_config *c, slm_dtype type, int keep_head) {
+    if (type != SLM_Q8_0 && type != SLM_Q4_0 && type != SLM_NF4)
+        return slm_fail("--quant: %s is not a quantized format (q8_0, q4_0, nf4)", slm_dtype_name(type));
+    each_ctx e = {w, type, 0};
+    slm_weights_each_mat(w, convert, &e);
+    if (e.failed) return -1;
+    if (!keep_head) {
+        if (c->tie_word_embeddings) {
+            if (slm_quantize_mat(w, &w->embed, type)) return -1;
+            w->lm_head = w->embed;
+        } else if (slm_quantize_mat(w, &w->lm_head, type)) {
+            return -1;
+        }
+    }
+    return 0;
+}

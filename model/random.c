@@ -1,0 +1,121 @@
+/* Random-weight models of a given shape, built in memory with no files: what `slm bench --preset`
+ * measures. Quantized formats are filled with random blocks directly (meaningful values are not
+ * needed to measure speed, but every value is finite). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../kernels/cpu/quant.h"
+#include "../runtime/error.h"
+#include "weights.h"
+
+static uint64_t next(uint64_t *s) {
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 0x2545F4914F6CDD1Dull;
+}
+
+/* uniform in [-scale, scale) */
+static float uniform(uint64_t *s, float scale) { return ((next(s) >> 40) * (1.0f / 8388608.0f) - 1.0f) * scale; }
+
+static int random_mat(slm_weights *w, slm_mat *m, int rows, int cols, slm_dtype type, uint64_t *rng) {
+    if ((type == SLM_Q8_0 || type == SLM_Q4_0) && cols % SLM_QK) type = SLM_F16;
+    size_t n = (size_t)rows * cols, bytes = slm_dtype_bytes(type, (size_t)rows, (size_t)cols);
+    void *data = slm_weights_own(w, malloc(bytes + 8));
+    if (!data) return slm_fail("out of memory for a %dx%d %s matrix", rows, cols, slm_dtype_name(type));
+    *m = (slm_mat){.type = type, .rows = rows, .cols = cols, .data = data};
+    float scale = 1.0f / (float)cols; /* keeps activations of deep stacks in range */
+    switch (type) {
+    case SLM_F32:
+        for (size_t i = 0; i < n; i++) ((float *)data)[i] = uniform(rng, scale);
+        break;
+    case SLM_F16:
+        for (size_t i = 0; i < n; i++) ((uint16_t *)data)[i] = slm_f32_to_f16(uniform(rng, scale));
+        break;
+    case SLM_BF16:
+        for (size_t i = 0; i < n; i++) ((uint16_t *)data)[i] = slm_f32_to_bf16(uniform(rng, scale));
+        break;
+    case SLM_Q8_0: {
+        slm_block_q8_0 *b = data;
+        for (size_t i = 0; i < n / SLM_QK; i++) {
+            b[i].d = slm_f32_to_f16(scale / 127);
+            for (int k = 0; k < SLM_QK; k += 8) {
+                uint64_t r = next(rng);
+                memcpy(&b[i].qs[k], &r, 8);
+            }
+        }
+        break;
+    }
+    case SLM_Q4_0: {
+        slm_block_q4_0 *b = data;
+        for (size_t i = 0; i < n / SLM_QK; i++) {
+            b[i].d = slm_f32_to_f16(scale / 8);
+            uint64_t r0 = next(rng), r1 = next(rng);
+            memcpy(b[i].qs, &r0, 8);
+            memcpy(b[i].qs + 8, &r1, 8);
+        }
+        break;
+    }
+    case SLM_NF4: {
+        size_t nb = (n + SLM_NF4_BLOCK - 1) / SLM_NF4_BLOCK, nbytes = (n + 1) / 2;
+        float *absmax = slm_weights_own(w, malloc(nb * sizeof(float)));
+        if (!absmax) return slm_fail("out of memory");
+        for (size_t i = 0; i < nb; i++) absmax[i] = scale;
+        for (size_t i = 0; i < nbytes; i += 8) {
+            uint64_t r = next(rng);
+            memcpy((char *)data + i, &r, nbytes - i < 8 ? nbytes - i : 8);
+        }
+        m->absmax = absmax;
+        m->code = NULL;
+        m->block = SLM_NF4_BLOCK;
+        break;
+    }
+    default: return slm_fail("random weights: unknown format");
+    }
+    return 0;
+}
+
+static float *ones(slm_weights *w, int n) {
+    float *v = slm_weights_own(w, malloc((size_t)n * sizeof(float)));
+    for (int i = 0; v && i < n; i++) v[i] = 1.0f;
+    return v;
+}
+
+static float *zeros(slm_weights *w, int n, int want) {
+    return want ? slm_weights_own(w, calloc((size_t)n, sizeof(float))) : NULL;
+}
+
+int slm_weights_random(slm_weights *w, const slm_config *c, slm_dtype type, uint64_t seed) {
+    memset(w, 0, sizeof *w);
+    uint64_t rng = seed * 0x9E3779B97F4A7C15ull + 1;
+    int hd = c->head_dim, hidden = c->hidden_size, ffn = c->intermediate_size;
+    int qdim = c->n_heads * hd, kvdim = c->n_kv_heads * hd;
+    w->n_layers = c->n_layers;
+    w->layers = calloc((size_t)c->n_layers, sizeof *w->layers);
+    if (!w->layers) return slm_fail("out of memory");
+    /* the embedding is looked up row by row; keep it in the float format unless the head shares it */
+    slm_dtype embed_type = type >= SLM_Q8_0 && !c->tie_word_embeddings ? SLM_F16 : type;
+    if (random_mat(w, &w->embed, c->vocab_size, hidden, embed_type, &rng)) return -1;
+    if (c->tie_word_embeddings) w->lm_head = w->embed;
+    else if (random_mat(w, &w->lm_head, c->vocab_size, hidden, type, &rng)) return -1;
+    if (!(w->final_norm = ones(w, hidden))) return slm_fail("out of memory");
+    for (int l = 0; l < c->n_layers; l++) {
+        slm_layer_weights *L = &w->layers[l];
+        if (random_mat(w, &L->wq, qdim, hidden, type, &rng) || random_mat(w, &L->wk, kvdim, hidden, type, &rng) ||
+            random_mat(w, &L->wv, kvdim, hidden, type, &rng) || random_mat(w, &L->wo, hidden, qdim, type, &rng) ||
+            random_mat(w, &L->w_gate, ffn, hidden, type, &rng) || random_mat(w, &L->w_up, ffn, hidden, type, &rng) ||
+            random_mat(w, &L->w_down, hidden, ffn, type, &rng))
+            return -1;
+        L->attn_norm = ones(w, hidden);
+        L->ffn_norm = ones(w, hidden);
+        L->bq = zeros(w, qdim, c->attention_bias);
+        L->bk = zeros(w, kvdim, c->attention_bias);
+        L->bv = zeros(w, kvdim, c->attention_bias);
+        L->bo = zeros(w, hidden, c->attention_bias);
+        L->b_gate = zeros(w, ffn, c->mlp_bias);
+        L->b_up = zeros(w, ffn, c->mlp_bias);
+        L->b_down = zeros(w, hidden, c->mlp_bias);
+        if (!L->attn_norm || !L->ffn_norm) return slm_fail("out of memory");
+    }
+    return 0;
+}
