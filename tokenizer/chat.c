@@ -86,6 +86,31 @@ static cJSON *prepare_message(const cJSON *src) {
     return m;
 }
 
+/* Extra template variables; like transformers' kwargs they replace bos_token/eos_token but cannot
+ * replace the arguments apply_chat_template passes itself. */
+static int add_extra_vars(cJSON *vars, const char *json) {
+    cJSON *extra = cJSON_Parse(json);
+    if (!cJSON_IsObject(extra)) {
+        cJSON_Delete(extra);
+        return slm_fail("chat variables: not a JSON object");
+    }
+    static const char *const reserved[] = {"messages", "tools", "documents", "add_generation_prompt"};
+    for (cJSON *c = extra->child; c; c = c->next)
+        for (int k = 0; k < 4; k++)
+            if (!strcmp(c->string, reserved[k])) {
+                slm_fail("chat variables: '%s' cannot be set this way", c->string);
+                cJSON_Delete(extra);
+                return -1;
+            }
+    while (extra->child) {
+        cJSON *c = cJSON_DetachItemViaPointer(extra, extra->child);
+        cJSON_DeleteItemFromObjectCaseSensitive(vars, c->string);
+        cJSON_AddItemToObject(vars, c->string, c);
+    }
+    cJSON_Delete(extra);
+    return 0;
+}
+
 char *slm_chat_render_request(const char *template_src, const slm_chat_request *req) {
     if (!template_src || !req || !req->messages_json) {
         slm_fail("chat template: no template or no messages");
@@ -129,6 +154,10 @@ char *slm_chat_render_request(const char *template_src, const slm_chat_request *
     if (add_common(vars, tools, req->add_generation_prompt, req->bos_token, req->eos_token) < 0) {
         cJSON_Delete(vars);
         slm_fail("chat template: out of memory");
+        return NULL;
+    }
+    if (req->vars_json && add_extra_vars(vars, req->vars_json) < 0) {
+        cJSON_Delete(vars);
         return NULL;
     }
     return render_vars(template_src, vars, req->now);

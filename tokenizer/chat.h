@@ -27,6 +27,8 @@ typedef struct {
     const char *tools_json;            /* JSON array of tool schemas; NULL: tools is none */
     int add_generation_prompt;
     const char *bos_token, *eos_token; /* NULL: undefined */
+    const char *vars_json;             /* JSON object of extra variables (apply_chat_template's **kwargs,
+                                          e.g. {"date_string": ...}); they override bos/eos; NULL: none */
     const struct tm *now;              /* what strftime_now() formats; NULL: the current local time */
 } slm_chat_request;
 char *slm_chat_render_request(const char *template_src, const slm_chat_request *req);

@@ -81,7 +81,9 @@ typedef enum {
     JV_LOOP,  /* loop: the `loop` variable of a for loop */
     JV_MACRO, /* m */
     JV_FUNC,  /* fn: a global function (JF_*) */
-    JV_METHOD /* meth: a bound method such as "text".strip */
+    JV_METHOD, /* meth: a bound method such as "text".strip */
+    JV_GEN     /* l: a one-shot iterator, as the map/select/... filters return: no len(), no tojson,
+                  always true; iterating it empties it */
 } jinja_type;
 
 typedef struct jinja_list jinja_list;

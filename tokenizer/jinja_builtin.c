@@ -697,7 +697,7 @@ int jinja_test(jinja_state *st, jinja_frame *f, int line, const char *name, jval
         return v.type == JV_STR || v.type == JV_LIST || v.type == JV_TUPLE || v.type == JV_DICT || v.type == JV_UNDEF;
     if (!strcmp(name, "iterable"))
         return v.type == JV_STR || v.type == JV_LIST || v.type == JV_TUPLE || v.type == JV_DICT ||
-               v.type == JV_UNDEF || v.type == JV_LOOP;
+               v.type == JV_UNDEF || v.type == JV_LOOP || v.type == JV_GEN;
     if (!strcmp(name, "callable"))
         return v.type == JV_MACRO || v.type == JV_FUNC || v.type == JV_METHOD || v.type == JV_UNDEF;
     if (!strcmp(name, "escaped")) return 0;
@@ -771,6 +771,7 @@ static jval select_items(jinja_state *st, jinja_frame *f, int line, jval in, jva
         int r = test ? jinja_test(st, f, line, test, x, args + off + 1, nargs - off - 1) : jv_truthy(x);
         if (r == keep) jl_push(st->a, out.l, items->v[i]);
     }
+    out.type = JV_GEN;
     return out;
 }
 
@@ -861,6 +862,7 @@ jval jinja_filter(jinja_state *st, jinja_frame *f, int line, const char *name, j
     }
     if (!strcmp(name, "first") || !strcmp(name, "last")) {
         no_args(st, line, name, nargs, nkw);
+        if (name[0] == 'l' && in.type == JV_GEN) jinja_fail(st->a, line, "'generator' object is not reversible");
         jinja_list *items = jinja_iterate(st, line, in);
         if (items->n == 0) return jv_undef(name[0] == 'f' ? "No first item, sequence was empty." : "No last item, sequence was empty.");
         return items->v[name[0] == 'f' ? 0 : items->n - 1];
@@ -874,10 +876,15 @@ jval jinja_filter(jinja_state *st, jinja_frame *f, int line, const char *name, j
     }
     if (!strcmp(name, "items")) {
         no_args(st, line, name, nargs, nkw);
-        if (in.type == JV_UNDEF) return jv_list(st->a, 0);
+        if (in.type == JV_UNDEF) {
+            jval none = jv_list(st->a, 0);
+            none.type = JV_GEN;
+            return none;
+        }
         if (in.type != JV_DICT) jinja_fail(st->a, line, "Can only get item pairs from a mapping.");
         jval out = jv_list(st->a, in.d->n);
         for (int i = 0; i < in.d->n; i++) jl_push(st->a, out.l, tuple_of(st, in.d->keys[i], in.d->vals[i]));
+        out.type = JV_GEN;
         return out;
     }
     if (!strcmp(name, "int")) {
@@ -979,9 +986,12 @@ jval jinja_filter(jinja_state *st, jinja_frame *f, int line, const char *name, j
             for (int i = chars->n - 1; i >= 0; i--) jb_put(&b, chars->v[i].s.p, chars->v[i].s.n);
             return jb_value(&b);
         }
+        /* reversed() gives an iterator; a generator, which cannot be reversed, becomes a list */
+        int was_gen = in.type == JV_GEN;
         jinja_list *items = jinja_iterate(st, line, in);
         jval out = jv_list(st->a, items->n);
         for (int i = items->n - 1; i >= 0; i--) jl_push(st->a, out.l, items->v[i]);
+        if (!was_gen) out.type = JV_GEN;
         return out;
     }
     if (!strcmp(name, "map")) {
@@ -1000,6 +1010,7 @@ jval jinja_filter(jinja_state *st, jinja_frame *f, int line, const char *name, j
                 else jinja_fail(st->a, line, "map got an unexpected keyword argument '%s'", kwnames[k]);
             }
             for (int i = 0; i < items->n; i++) jl_push(st->a, out.l, get_attribute(st, line, items->v[i], attr, dflt));
+            out.type = JV_GEN;
             return out;
         }
         if (nargs < 1) jinja_fail(st->a, line, "map needs a filter name or attribute=");
@@ -1008,6 +1019,7 @@ jval jinja_filter(jinja_state *st, jinja_frame *f, int line, const char *name, j
         if (!jinja_filter_known(fn)) jinja_fail(st->a, line, "unknown filter '%s'", fn);
         for (int i = 0; i < items->n; i++)
             jl_push(st->a, out.l, jinja_filter(st, f, line, fn, items->v[i], args + 1, nargs - 1, kwnames, kwvals, nkw));
+        out.type = JV_GEN;
         return out;
     }
     if (!strcmp(name, "select") || !strcmp(name, "reject") || !strcmp(name, "selectattr") ||
@@ -1029,6 +1041,7 @@ jval jinja_filter(jinja_state *st, jinja_frame *f, int line, const char *name, j
                 jl_push(st->a, out.l, items->v[i]);
             }
         }
+        out.type = JV_GEN;
         return out;
     }
     if (!strcmp(name, "sort")) {

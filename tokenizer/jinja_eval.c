@@ -238,6 +238,13 @@ jinja_list *jinja_iterate(jinja_state *st, int line, jval v) {
     case JV_LIST:
     case JV_TUPLE: return v.l;
     case JV_UNDEF: return jv_list(st->a, 0).l;
+    case JV_GEN: {
+        /* A generator yields its items once. */
+        jinja_list *l = ja_alloc(st->a, sizeof(jinja_list));
+        *l = *v.l;
+        v.l->n = 0;
+        return l;
+    }
     case JV_DICT: {
         jval l = jv_list(st->a, v.d->n);
         for (int i = 0; i < v.d->n; i++) jl_push(st->a, l.l, v.d->keys[i]);
@@ -413,6 +420,12 @@ static int contains(jinja_state *st, int line, jval needle, jval hay) {
         return 0;
     case JV_DICT: return jd_find(hay.d, needle) != NULL;
     case JV_UNDEF: return 0;
+    case JV_GEN: {
+        jinja_list *l = jinja_iterate(st, line, hay);
+        for (int i = 0; i < l->n; i++)
+            if (jv_equal(st->a, l->v[i], needle)) return 1;
+        return 0;
+    }
     default: jinja_fail(st->a, line, "argument of type '%s' is not iterable", jv_type_name(hay));
     }
 }

@@ -336,6 +336,7 @@ const char *jv_type_name(jval v) {
     case JV_MACRO: return "Macro";
     case JV_FUNC: return "function";
     case JV_METHOD: return "builtin_function_or_method";
+    case JV_GEN: return "generator";
     }
     return "object";
 }
@@ -370,6 +371,7 @@ static int equal_at(jinja_arena *a, jval x, jval y, int depth) {
     case JV_MACRO: return x.m == y.m;
     case JV_FUNC: return x.fn == y.fn;
     case JV_METHOD: return x.meth == y.meth;
+    case JV_GEN: return x.l == y.l;
     default: return 0;
     }
 }
@@ -591,6 +593,7 @@ void jv_write_repr(jinja_buf *b, jval v, int line, int depth) {
         jb_puts(b, "'>");
         break;
     case JV_FUNC: jb_puts(b, "<function>"); break;
+    case JV_GEN: jb_puts(b, "<generator object>"); break;
     case JV_METHOD:
         jb_puts(b, "<built-in method ");
         jb_puts(b, v.meth->name);

@@ -169,7 +169,7 @@ static int load_added(slm_tokenizer *t, const cJSON *list) {
     if (!cJSON_IsArray(list)) return slm_fail("%s: added_tokens: expected an array", t->path);
     int n = cJSON_GetArraySize(list);
     t->added = calloc((size_t)(n ? n : 1), sizeof *t->added);
-    if (!t->added || tok_strmap_init(&t->added_map, (size_t)n + 8))
+    if (!t->added || tok_strmap_init(&t->added_map, (size_t)n + 8, 0))
         return slm_fail("%s: out of memory", t->path);
     int next_id = (int)t->vocab.n, i = 0;
     const cJSON *it;
@@ -204,7 +204,7 @@ static int load_added(slm_tokenizer *t, const cJSON *list) {
             t->added[slot].content = strdup(s);
             if (!t->added[slot].content) return slm_fail("%s: out of memory", t->path);
             t->added[slot].len = len;
-            if (tok_strmap_put(&t->added_map, s, len, id) < 0)
+            if (tok_strmap_put(&t->added_map, s, len, id))
                 return slm_fail("%s: out of memory", t->path);
         }
         tok_added *a = &t->added[slot];
@@ -221,8 +221,12 @@ static int load_added(slm_tokenizer *t, const cJSON *list) {
 
 static int build_tables(slm_tokenizer *t) {
     int n_ids = 0;
-    for (uint32_t e = 0; e < t->vocab.n; e++)
-        if (t->vocab.e[e].val + 1 > n_ids) n_ids = t->vocab.e[e].val + 1;
+    size_t pos = 0;
+    const char *key;
+    uint32_t len;
+    int32_t val;
+    while (tok_strmap_next(&t->vocab, &pos, &key, &len, &val))
+        if (val + 1 > n_ids) n_ids = val + 1;
     for (int i = 0; i < t->n_added; i++)
         if (t->added[i].id + 1 > n_ids) n_ids = t->added[i].id + 1;
     t->n_ids = n_ids;
@@ -241,15 +245,14 @@ static int build_tables(slm_tokenizer *t) {
         snprintf(name, sizeof name, "<0x%02X>", b);
         t->byte_id[b] = tok_strmap_get(&t->vocab, name, 6);
     }
-    for (uint32_t e = 0; e < t->vocab.n; e++) {
-        const tok_entry *en = &t->vocab.e[e];
-        const char *s = tok_strmap_key(&t->vocab, e);
-        t->piece[en->val] = s;
-        t->piece_len[en->val] = en->len;
+    /* a key given twice in the vocab keeps its last id; the earlier id then has no string */
+    pos = 0;
+    while (tok_strmap_next(&t->vocab, &pos, &key, &len, &val)) {
+        t->piece[val] = key;
+        t->piece_len[val] = len;
         int32_t cp;
-        if (en->len > 0 && en->len <= 3 && (size_t)tok_utf8_next(s, en->len, &cp) == en->len &&
-            cp < 0x10000)
-            t->char_id[cp] = en->val;
+        if (len > 0 && len <= 3 && (size_t)tok_utf8_next(key, len, &cp) == len && cp < 0x10000)
+            t->char_id[cp] = val;
     }
     for (int i = 0; i < t->n_added; i++) {
         t->piece[t->added[i].id] = t->added[i].content;
@@ -264,10 +267,11 @@ static int build_tables(slm_tokenizer *t) {
         }
     /* Decoding skips an id when its string is one of the special contents. */
     tok_strmap specials;
-    if (tok_strmap_init(&specials, (size_t)t->n_added + 8)) return slm_fail("%s: out of memory", t->path);
+    if (tok_strmap_init(&specials, (size_t)t->n_added + 8, 0))
+        return slm_fail("%s: out of memory", t->path);
     for (int i = 0; i < t->n_added; i++)
         if (t->added[i].special &&
-            tok_strmap_put(&specials, t->added[i].content, t->added[i].len, 1) < 0) {
+            tok_strmap_put(&specials, t->added[i].content, t->added[i].len, 1)) {
             tok_strmap_free(&specials);
             return slm_fail("%s: out of memory", t->path);
         }
@@ -275,8 +279,9 @@ static int build_tables(slm_tokenizer *t) {
         int id = t->added[i].id;
         if (tok_strmap_get(&specials, t->dec_piece[id], t->dec_len[id]) >= 0) t->special[id] = 1;
     }
-    for (uint32_t e = 0; e < specials.n; e++) {
-        int32_t id = tok_strmap_get(&t->vocab, tok_strmap_key(&specials, e), specials.e[e].len);
+    pos = 0;
+    while (tok_strmap_next(&specials, &pos, &key, &len, &val)) {
+        int32_t id = tok_strmap_get(&t->vocab, key, len);
         if (id >= 0 && t->dec_piece[id] == t->piece[id]) t->special[id] = 1;
     }
     tok_strmap_free(&specials);

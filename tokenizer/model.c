@@ -263,7 +263,8 @@ static int parse_vocab(slm_tokenizer *t, scan *s) {
     tok_buf key = {0};
     int rc = -1;
     /* a first guess of the size from the text length keeps the table from regrowing */
-    if (tok_strmap_init(&t->vocab, (size_t)(s->end - s->p) / 16 + 16)) {
+    size_t span = (size_t)(s->end - s->p);
+    if (tok_strmap_init(&t->vocab, span / 16 + 16, span)) {
         slm_fail("%s: out of memory", s->path);
         goto out;
     }
@@ -298,7 +299,7 @@ static int parse_vocab(slm_tokenizer *t, scan *s) {
                      (int)(key.n > 60 ? 60 : key.n), key.p ? key.p : "");
             goto out;
         }
-        if (tok_strmap_put(&t->vocab, key.p ? key.p : "", key.n, (int32_t)id) < 0 || key.failed) {
+        if (tok_strmap_put(&t->vocab, key.p ? key.p : "", key.n, (int32_t)id) || key.failed) {
             slm_fail("%s: out of memory", s->path);
             goto out;
         }
@@ -338,15 +339,17 @@ static int add_merge(slm_tokenizer *t, scan *s, size_t rank, const char *a, size
     if (joined->failed) return slm_fail("%s: out of memory", s->path);
     int32_t inew = merge_id(t, s, rank, joined->p, joined->n);
     if (inew < 0) return -1;
-    tok_pairmap_put(&t->merges, ia, ib, (uint32_t)rank, inew);
+    if (tok_pairmap_put(&t->merges, ia, ib, (uint32_t)rank, inew))
+        return slm_fail("%s: model.merges: more merges than counted", s->path);
     return 0;
 }
 
 static int parse_merges(slm_tokenizer *t, scan *s) {
     tok_buf a = {0}, b = {0}, joined = {0};
     int rc = -1;
-    /* count the entries first so that the pair table never has to grow */
-    size_t count = 0;
+    /* An upper bound on the number of entries, so that the pair table never has to grow: one
+     * '[' per pair, or two '"' per "a b" string (characters inside strings only add to it). */
+    size_t quotes = 0, brackets = 0;
     {
         scan c = *s;
         ws(&c);
@@ -354,9 +357,18 @@ static int parse_merges(slm_tokenizer *t, scan *s) {
             slm_fail("%s: model.merges: expected an array", s->path);
             goto out;
         }
-        for (const char *p = c.p; p < c.end; p++) count += *p == '"';
+        for (const char *p = c.p; p < c.end; p++) {
+            quotes += *p == '"';
+            brackets += *p == '[';
+        }
     }
-    if (tok_pairmap_init(&t->merges, count / 2 + 16)) {
+    size_t count = quotes / 2 < brackets ? quotes / 2 : brackets;
+    for (const char *p = s->p + 1; p < s->end; p++)
+        if (*p != ' ' && *p != '\n' && *p != '\r' && *p != '\t') {
+            count = *p == '"' ? quotes / 2 : brackets;
+            break;
+        }
+    if (tok_pairmap_init(&t->merges, count + 16)) {
         slm_fail("%s: out of memory", s->path);
         goto out;
     }

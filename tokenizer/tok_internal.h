@@ -51,53 +51,53 @@ int tok_is_word(int32_t cp);    /* Rust regex \w */
 /* ---- hash maps (strmap.c) ---- */
 uint64_t tok_hash(const void *p, size_t n);
 
-/* String -> int map. Keys are copied NUL-terminated into `keys`. */
+/* String -> int map. Each key is a record in `arena`: [int32 value][uint32 length][bytes][NUL],
+ * padded to 4 bytes, so a lookup touches the slot table and one record. A slot holds the key's
+ * 32-bit hash above the record offset + 1 (0 is empty), which skips most mismatches unread. */
 typedef struct {
-    uint32_t off, len, hash;
-    int32_t val;
-} tok_entry;
-
-typedef struct {
-    uint32_t *slots; /* entry index + 1; 0 is empty */
-    uint32_t mask;
-    tok_entry *e;
-    uint32_t n, cap;
-    tok_buf keys;
+    uint64_t *slots;
+    uint32_t mask, n;
+    tok_buf arena;
 } tok_strmap;
 
-int tok_strmap_init(tok_strmap *m, size_t expected);
+int tok_strmap_init(tok_strmap *m, size_t expected, size_t key_bytes);
 void tok_strmap_free(tok_strmap *m);
 int32_t tok_strmap_get(const tok_strmap *m, const char *s, size_t n);
-/* Inserts or (when present) overwrites; returns the entry index, or -1 when out of memory. */
-int64_t tok_strmap_put(tok_strmap *m, const char *s, size_t n, int32_t val);
-static inline const char *tok_strmap_key(const tok_strmap *m, uint32_t entry) {
-    return m->keys.p + m->e[entry].off;
-}
+/* Inserts, or overwrites the value of a key already there; -1 when out of memory. */
+int tok_strmap_put(tok_strmap *m, const char *s, size_t n, int32_t val);
+/* Walks the records in insertion order: start with *pos = 0; returns 0 at the end. The key
+ * pointers stay valid while nothing is inserted. */
+int tok_strmap_next(const tok_strmap *m, size_t *pos, const char **key, uint32_t *len,
+                    int32_t *val);
 
 /* (left id, right id) -> (rank, merged id) for BPE merges. */
 typedef struct {
-    uint64_t *keys; /* UINT64_MAX is empty */
-    uint32_t *rank;
-    int32_t *id;
+    uint64_t key; /* UINT64_MAX is empty */
+    uint32_t rank;
+    int32_t id;
+} tok_pair;
+
+typedef struct {
+    tok_pair *t;
     uint32_t mask, n;
 } tok_pairmap;
 
 int tok_pairmap_init(tok_pairmap *m, size_t expected);
 void tok_pairmap_free(tok_pairmap *m);
-void tok_pairmap_put(tok_pairmap *m, int32_t a, int32_t b, uint32_t rank, int32_t id);
+int tok_pairmap_put(tok_pairmap *m, int32_t a, int32_t b, uint32_t rank, int32_t id);
 static inline int tok_pairmap_get(const tok_pairmap *m, int32_t a, int32_t b, uint32_t *rank,
                                   int32_t *id) {
     uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
     uint64_t h = key * 0x9E3779B97F4A7C15ull;
     uint32_t i = (uint32_t)(h >> 32) & m->mask;
     for (;;) {
-        uint64_t k = m->keys[i];
-        if (k == key) {
-            *rank = m->rank[i];
-            *id = m->id[i];
+        const tok_pair *p = &m->t[i];
+        if (p->key == key) {
+            *rank = p->rank;
+            *id = p->id;
             return 1;
         }
-        if (k == UINT64_MAX) return 0;
+        if (p->key == UINT64_MAX) return 0;
         i = (i + 1) & m->mask;
     }
 }
