@@ -66,7 +66,7 @@ static void rmsnorm_worker(void *ctx, int i, int nth) {
 
 static void cpu_rmsnorm(slm_backend *b, float *out, const float *x, const float *w, int n, int dim, float eps) {
     rows_job j = {out, x, w, NULL, NULL, n, dim, eps};
-    if (n == 1) slm_rmsnorm(out, x, w, n, dim, eps);
+    if ((size_t)n * dim < (1u << 16)) slm_rmsnorm(out, x, w, n, dim, eps);
     else slm_pool_run(cpu(b)->pool, rmsnorm_worker, &j);
 }
 

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 void die(const char *fmt, ...) {
     va_list ap;
@@ -47,4 +48,26 @@ unsigned long long cli_u64(const char *opt, const char *val) {
 const char *cli_value(int argc, char **argv, int *i) {
     if (*i + 1 >= argc) die("option %s needs a value", argv[*i]);
     return argv[++*i];
+}
+
+char *cli_read_file(const char *path, size_t *len) {
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f) die("%s: cannot read: %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0, r;
+    char *buf = malloc(cap);
+    while (buf && (r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += r;
+        if (cap - n < 2) {
+            char *g = realloc(buf, cap *= 2);
+            if (!g) free(buf);
+            buf = g;
+        }
+    }
+    int err = ferror(f);
+    if (f != stdin) fclose(f);
+    if (!buf) die("%s: out of memory", path);
+    if (err) die("%s: read error", path);
+    buf[n] = 0;
+    *len = n;
+    return buf;
 }

@@ -2,6 +2,8 @@
 #ifndef SLM_CLI_H
 #define SLM_CLI_H
 
+#include <stddef.h>
+
 /* Prints "slm: <message>" on one line to stderr and exits with status 1. */
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
@@ -11,6 +13,9 @@ double cli_float(const char *opt, const char *val, double lo, double hi);
 unsigned long long cli_u64(const char *opt, const char *val);
 /* The value after option argv[*i] (advancing *i); dies when it is missing. */
 const char *cli_value(int argc, char **argv, int *i);
+
+/* Reads all of path ("-": stdin) into a NUL-terminated buffer; dies naming the file on failure. */
+char *cli_read_file(const char *path, size_t *len);
 
 /* Subcommands, one file each: tools/cmd_<name>.c */
 int cmd_run(int argc, char **argv);

@@ -1,7 +1,6 @@
 /* slm perplexity: how well a model predicts a text, so weight formats can be compared.
  * The text is tokenized once and cut into windows of --ctx tokens; each window is evaluated from
  * an empty cache as one batch, and every token after the first of a window is scored. */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,26 +14,6 @@ static const char usage_head[] =
     "usage: slm perplexity -m DIR -f TEXTFILE [--ctx N] [--quant TYPE] [options]\n"
     "  -f, --file FILE        the text to score\n"
     "  Prints the perplexity exp(mean negative log-likelihood) with its standard error.\n";
-
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) die("%s: cannot read: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0, r;
-    char *buf = malloc(cap);
-    while (buf && (r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += r;
-        if (cap - n < 2) {
-            char *g = realloc(buf, cap *= 2);
-            if (!g) free(buf);
-            buf = g;
-        }
-    }
-    fclose(f);
-    if (!buf) die("out of memory reading %s", path);
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
 
 int cmd_perplexity(int argc, char **argv) {
     const char *file = NULL;
@@ -54,7 +33,7 @@ int cmd_perplexity(int argc, char **argv) {
     gen_options_finish(&g, "perplexity");
     if (!file) die("perplexity: -f TEXTFILE is required");
     size_t len;
-    char *text = read_file(file, &len);
+    char *text = cli_read_file(file, &len);
     slm_model *m;
     slm_tokenizer *tok;
     load_model_and_tokenizer(&g, &m, &tok, 0);

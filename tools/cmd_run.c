@@ -76,24 +76,6 @@ static int *parse_ids(const char *s, int *n) {
     return ids;
 }
 
-static char *read_stdin(size_t *len) {
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    size_t r;
-    while (buf && (r = fread(buf + n, 1, cap - n - 1, stdin)) > 0) {
-        n += r;
-        if (cap - n < 2) {
-            char *g = realloc(buf, cap *= 2);
-            if (!g) free(buf);
-            buf = g;
-        }
-    }
-    if (!buf) die("out of memory reading stdin");
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
-
 static double seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -137,7 +119,7 @@ int cmd_run(int argc, char **argv) {
         ids = parse_ids(tokens, &n_prompt);
     } else {
         size_t len = strlen(prompt);
-        if (!strcmp(prompt, "-")) prompt = owned_text = read_stdin(&len);
+        if (!strcmp(prompt, "-")) prompt = owned_text = cli_read_file("-", &len);
         if (chat) {
             char *tmpl = gen_chat_template(&g);
             slm_chat_msg msgs[2];
