@@ -62,6 +62,7 @@ int slm_forward(slm_session *s, const int *tokens, int n, float *logits, int all
                         (size_t)rows * c->vocab_size * sizeof(float));
         }
     }
+    if (b->sync(b)) return -1;
     s->pos += n;
     return 0;
 }

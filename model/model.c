@@ -7,6 +7,9 @@
 #include "../runtime/error.h"
 #include "model_impl.h"
 #include "quant.h"
+#ifdef SLM_CUDA
+#include "../kernels/cuda/backend_cuda.h"
+#endif
 
 static size_t mat_bytes(const slm_mat *m) { return slm_dtype_bytes(m->type, (size_t)m->rows, (size_t)m->cols); }
 
@@ -90,12 +93,20 @@ static void count_mat(slm_mat *m, const char *what, void *user) {
 /* Puts the host weights on the chosen backend and counts them. */
 static int finish_load(slm_model *m, const slm_load_opts *opts) {
     const char *device = opts->device ? opts->device : "cpu";
-    if (!strcmp(device, "cpu")) {
-        m->be = slm_backend_cpu(opts->threads);
-    } else {
-        return slm_fail("--device: '%s' is not available (cpu)", device);
+    if (!strcmp(device, "cuda")) {
+#ifdef SLM_CUDA
+        m->be = slm_backend_cuda();
+        if (!m->be) fprintf(stderr, "slm: %s; running on the CPU\n", slm_error());
+#else
+        fprintf(stderr, "slm: this build has no CUDA backend (nvcc was not found); running on the CPU\n");
+#endif
+    } else if (strcmp(device, "cpu")) {
+        return slm_fail("--device: '%s' is not available (cpu, cuda)", device);
     }
-    if (!m->be || upload_weights(m)) return -1;
+    if (!m->be) m->be = slm_backend_cpu(opts->threads);
+    if (!m->be) return -1;
+    m->be->kv_f16 = opts->kv_f16;
+    if (upload_weights(m)) return -1;
     const slm_config *c = &m->cfg;
     slm_weights_each_mat(&m->host, count_mat, m);
     count_mat(&m->host.embed, "embed", m);

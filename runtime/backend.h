@@ -14,6 +14,7 @@ typedef struct slm_kv slm_kv; /* a backend's key/value cache for one sequence */
 
 struct slm_backend {
     const char *name;
+    int kv_f16; /* set before kv_new: keep the KV cache in f16 where the backend can (the CPU backend does) */
     /* memory */
     void *(*alloc)(slm_backend *b, size_t bytes); /* zeroed; NULL on failure */
     void (*free)(slm_backend *b, void *p);
@@ -37,6 +38,9 @@ struct slm_backend {
                       int n, int pos0);
     void (*swiglu)(slm_backend *b, float *out, const float *gate, const float *up, int n);
     void (*add)(slm_backend *b, float *y, const float *x, int n);
+
+    /* Waits for queued work; 0, or -1 with slm_error() naming the first failed call. */
+    int (*sync)(slm_backend *b);
 
     slm_kv *(*kv_new)(slm_backend *b, const slm_config *c, int ctx);
     void (*kv_free)(slm_backend *b, slm_kv *kv);

@@ -1,6 +1,7 @@
 /* The CPU backend: kernels/cpu behind the backend table, threaded over one pool. */
 #include <cblas.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,40 +100,47 @@ typedef struct {
     int layer, n, pos0;
     float *out;
     const float *q;
-    float *scores;
+    float *scores; /* [threads][group * ctx] */
     const slm_attention_kernel *k;
+    int split;     /* query heads per task: the whole group, or one when there are too few groups to share */
+    int tasks;
+    atomic_int next;
 } attn_job;
 
+/* Tasks run KV head by KV head, and within one by query position, so the tasks taken one after the
+ * other read the same cached rows. */
 static void attention_worker(void *ctx, int i, int nth) {
     attn_job *j = ctx;
     struct slm_kv *kv = j->kv;
-    int hd = kv->head_dim, group = kv->n_heads / kv->n_kv;
+    int hd = kv->head_dim, group = kv->n_heads / kv->n_kv, parts = group / j->split;
     float scale = 1.0f / sqrtf((float)hd);
-    float *scores = j->scores + (size_t)i * kv->ctx;
-    int a, e;
-    slm_split(j->n * kv->n_heads, 1, i, nth, &a, &e);
-    for (int task = a; task < e; task++) {
-        int t = task / kv->n_heads, h = task % kv->n_heads;
-        int pos = j->pos0 + t;
+    float *scores = j->scores + (size_t)i * group * kv->ctx;
+    int task;
+    while ((task = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < j->tasks) {
+        int g = task / (j->n * parts), rest = task % (j->n * parts), t = rest / parts, part = rest % parts;
+        int h0 = g * group + part * j->split, pos = j->pos0 + t;
         int start = kv->window > 0 && pos + 1 > kv->window ? pos + 1 - kv->window : 0;
-        const float *K = slm_kv_k(kv, j->layer, h / group), *V = slm_kv_v(kv, j->layer, h / group);
-        const float *q = j->q + ((size_t)t * kv->n_heads + h) * hd;
-        float *out = j->out + ((size_t)t * kv->n_heads + h) * hd;
-        j->k->attend(out, q, K, V, start, pos + 1, hd, scale, scores);
+        size_t row = ((size_t)t * kv->n_heads + h0) * hd;
+        j->k->attend(j->out + row, j->q + row, j->split, slm_kv_k(kv, j->layer, g), slm_kv_v(kv, j->layer, g), kv->f16,
+                     start, pos + 1, hd, scale, scores);
     }
 }
 
 static void cpu_attention(slm_backend *b, slm_kv *kv, int layer, float *out, const float *q, const float *k,
                           const float *v, int n, int pos0) {
-    int hd = kv->head_dim;
+    int hd = kv->head_dim, group = kv->n_heads / kv->n_kv, nth = slm_pool_size(cpu(b)->pool);
+    const slm_attention_kernel *ak = slm_attention_best();
+    size_t elem = (size_t)slm_kv_elem(kv);
     for (int t = 0; t < n; t++) {
         for (int g = 0; g < kv->n_kv; g++) {
-            size_t src = ((size_t)t * kv->n_kv + g) * hd;
-            memcpy(slm_kv_k(kv, layer, g) + (size_t)(pos0 + t) * hd, k + src, hd * sizeof(float));
-            memcpy(slm_kv_v(kv, layer, g) + (size_t)(pos0 + t) * hd, v + src, hd * sizeof(float));
+            size_t src = ((size_t)t * kv->n_kv + g) * hd, dst = (size_t)(pos0 + t) * hd * elem;
+            ak->store((char *)slm_kv_k(kv, layer, g) + dst, k + src, hd, kv->f16);
+            ak->store((char *)slm_kv_v(kv, layer, g) + dst, v + src, hd, kv->f16);
         }
     }
-    attn_job j = {kv, layer, n, pos0, out, q, cpu(b)->scores, slm_attention_best()};
+    attn_job j = {kv, layer, n, pos0, out, q, cpu(b)->scores, ak, group, 0, 0};
+    if (n * kv->n_kv < nth) j.split = 1;
+    j.tasks = n * kv->n_kv * (group / j.split);
     /* short histories are cheaper on one thread than waking the others */
     if ((size_t)n * kv->n_heads * (size_t)(pos0 + n) * hd < (1u << 15)) attention_worker(&j, 0, 1);
     else slm_pool_run(cpu(b)->pool, attention_worker, &j);
@@ -140,7 +148,8 @@ static void cpu_attention(slm_backend *b, slm_kv *kv, int layer, float *out, con
 
 static slm_kv *cpu_kv_new(slm_backend *b, const slm_config *c, int ctx) {
     cpu_backend *cb = cpu(b);
-    size_t need = (size_t)slm_pool_size(cb->pool) * (size_t)ctx;
+    size_t group = (size_t)(c->n_heads / (c->n_kv_heads > 0 ? c->n_kv_heads : 1));
+    size_t need = (size_t)slm_pool_size(cb->pool) * group * (size_t)ctx;
     if (need > cb->scores_size) {
         float *s = realloc(cb->scores, need * sizeof(float));
         if (!s) {
@@ -150,10 +159,11 @@ static slm_kv *cpu_kv_new(slm_backend *b, const slm_config *c, int ctx) {
         cb->scores = s;
         cb->scores_size = need;
     }
-    return slm_kv_cpu_new(c, ctx);
+    return slm_kv_cpu_new(c, ctx, b->kv_f16);
 }
 
 static void cpu_kv_free(slm_backend *b, slm_kv *kv) { slm_kv_cpu_free(kv); }
+static int cpu_sync(slm_backend *b) { return 0; }
 
 static void cpu_destroy(slm_backend *b) {
     cpu_backend *c = cpu(b);
@@ -191,6 +201,7 @@ slm_backend *slm_backend_cpu(int nthreads) {
         .attention = cpu_attention,
         .swiglu = cpu_swiglu,
         .add = cpu_add,
+        .sync = cpu_sync,
         .kv_new = cpu_kv_new,
         .kv_free = cpu_kv_free,
         .destroy = cpu_destroy,

@@ -1,0 +1,98 @@
+/* Matrix-vector products with F32, F16 and BF16 weights, for up to SLM_CUDA_MV_MAX tokens at once. */
+#include "cuda_layout.h"
+#include "cuda_ops.h"
+#include "cuda_reduce.h"
+
+enum { MV_THREADS = 128 };
+
+/* Work split: one block of 128 threads per output row (grid.x = rows). The threads stride over the
+ * row in 16-byte units (4 F32 or 8 F16/BF16 weights per load) and keep NT partial sums, one per
+ * token, so each weight is read from memory once for all NT tokens; the block then reduces the NT
+ * sums. Decoding is bound by the bandwidth of the weight reads: a block per row gives every SM many
+ * independent rows to overlap, and even the smallest matrices (a few hundred rows) fill the GPU.
+ * Rows whose length is not a whole number of units take the scalar path (odd sizes only). */
+template <int NT, slm_dtype T>
+__global__ void __launch_bounds__(MV_THREADS)
+    matvec_float_kernel(float *out, const void *__restrict__ W, const float *__restrict__ x,
+                        const float *__restrict__ bias, int rows, int cols) {
+    __shared__ float part[32 * NT];
+    constexpr int per = T == SLM_F32 ? 4 : 8;   /* weights per 16-byte unit */
+    constexpr size_t esize = T == SLM_F32 ? 4 : 2;
+    const int r = blockIdx.x;
+    const char *row = (const char *)W + (size_t)r * cols * esize;
+    float acc[NT];
+#pragma unroll
+    for (int t = 0; t < NT; t++) acc[t] = 0.0f;
+
+    if (cols % per == 0) {
+        const uint4 *wrow = (const uint4 *)row;
+        for (int u = threadIdx.x; u < cols / per; u += MV_THREADS) {
+            uint4 wv = wrow[u];
+            float w[8];
+            if constexpr (T == SLM_F32) {
+                w[0] = bits_to_float(wv.x), w[1] = bits_to_float(wv.y);
+                w[2] = bits_to_float(wv.z), w[3] = bits_to_float(wv.w);
+            } else if constexpr (T == SLM_F16) {
+                f16x8(wv, w);
+            } else {
+                bf16x8(wv, w);
+            }
+#pragma unroll
+            for (int t = 0; t < NT; t++) {
+                const float4 *xr = (const float4 *)(x + (size_t)t * cols + (size_t)u * per);
+                float4 a = xr[0];
+                float s = w[0] * a.x + w[1] * a.y + w[2] * a.z + w[3] * a.w;
+                if constexpr (per == 8) {
+                    float4 b = xr[1];
+                    s += w[4] * b.x + w[5] * b.y + w[6] * b.z + w[7] * b.w;
+                }
+                acc[t] += s;
+            }
+        }
+    } else {
+        for (int c = threadIdx.x; c < cols; c += MV_THREADS) {
+            float w;
+            if constexpr (T == SLM_F32) w = ((const float *)row)[c];
+            else if constexpr (T == SLM_F16) w = f16_bits(((const uint16_t *)row)[c]);
+            else w = bf16_bits(((const uint16_t *)row)[c]);
+#pragma unroll
+            for (int t = 0; t < NT; t++) acc[t] += w * x[(size_t)t * cols + c];
+        }
+    }
+    block_sum_first<NT>(acc, part);
+    if (threadIdx.x == 0) {
+        float b = bias ? bias[r] : 0.0f;
+#pragma unroll
+        for (int t = 0; t < NT; t++) out[(size_t)t * rows + r] = acc[t] + b;
+    }
+}
+
+template <slm_dtype T>
+static void launch(slm_cuda_ctx *c, float *out, const float *x, int n, const slm_mat *W, const float *bias) {
+    dim3 grid(W->rows), block(MV_THREADS);
+    const void *w = W->data;
+    int rows = W->rows, cols = W->cols;
+    switch (n) {
+    case 1: matvec_float_kernel<1, T><<<grid, block, 0, c->stream>>>(out, w, x, bias, rows, cols); break;
+    case 2: matvec_float_kernel<2, T><<<grid, block, 0, c->stream>>>(out, w, x, bias, rows, cols); break;
+    case 3: matvec_float_kernel<3, T><<<grid, block, 0, c->stream>>>(out, w, x, bias, rows, cols); break;
+    case 4: matvec_float_kernel<4, T><<<grid, block, 0, c->stream>>>(out, w, x, bias, rows, cols); break;
+    case 5: matvec_float_kernel<5, T><<<grid, block, 0, c->stream>>>(out, w, x, bias, rows, cols); break;
+    case 6: matvec_float_kernel<6, T><<<grid, block, 0, c->stream>>>(out, w, x, bias, rows, cols); break;
+    case 7: matvec_float_kernel<7, T><<<grid, block, 0, c->stream>>>(out, w, x, bias, rows, cols); break;
+    default: matvec_float_kernel<8, T><<<grid, block, 0, c->stream>>>(out, w, x, bias, rows, cols); break;
+    }
+}
+
+int slm_cuda_matvec_float(slm_cuda_ctx *c, float *out, const float *x, int n, const slm_mat *W, const float *bias) {
+    if (c->failed) return -1;
+    if (n < 1 || n > SLM_CUDA_MV_MAX) return slm_cuda_check(c, cudaErrorInvalidValue, "matvec_float: batch size", __FILE__, __LINE__);
+    if (W->rows == 0) return 0;
+    switch (W->type) {
+    case SLM_F32: launch<SLM_F32>(c, out, x, n, W, bias); break;
+    case SLM_F16: launch<SLM_F16>(c, out, x, n, W, bias); break;
+    case SLM_BF16: launch<SLM_BF16>(c, out, x, n, W, bias); break;
+    default: return slm_cuda_check(c, cudaErrorInvalidValue, "matvec_float: weight format", __FILE__, __LINE__);
+    }
+    return CUDA_CHECK_LAUNCH(c, "matvec_float_kernel");
+}

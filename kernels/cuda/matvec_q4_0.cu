@@ -1,0 +1,65 @@
+/* Matrix-vector products with Q4_0 weights from int8 activation rows (slm_cuda_act_q8). The
+ * arithmetic is the CPU's (kernels/cpu/matmul_q4_0.c): the exact integer sum of (q - 8)·a per block,
+ * computed as the dp4a sum of q·a minus 8·sum(a), times the two float scales. */
+#include "cuda_layout.h"
+#include "cuda_ops.h"
+#include "cuda_reduce.h"
+
+enum { MV_THREADS = 128 };
+
+/* Work split: one block of 128 threads per output row (grid.x = rows); each thread takes whole
+ * Q4_0 blocks (16 bytes of nibbles, 32 weights: one 16-byte load) in turn, with one partial sum per
+ * token so that the weights are read once for all NT tokens; the block reduces the sums at the end.
+ * A block per row keeps many independent weight loads in flight, which is what decoding needs. */
+template <int NT>
+__global__ void __launch_bounds__(MV_THREADS)
+    matvec_q4_0_kernel(float *out, const uint16_t *__restrict__ wd, const uint8_t *__restrict__ wq,
+                       const int8_t *__restrict__ aq, const float *__restrict__ ad, const int *__restrict__ as,
+                       const float *__restrict__ bias, int rows, int cols) {
+    __shared__ float part[32 * NT];
+    const int r = blockIdx.x, nb = cols / SLM_QK;
+    const int4 *wrow = (const int4 *)(wq + (size_t)r * cols / 2);
+    float acc[NT];
+#pragma unroll
+    for (int t = 0; t < NT; t++) acc[t] = 0.0f;
+    for (int b = threadIdx.x; b < nb; b += MV_THREADS) {
+        int4 w = wrow[b];
+        float dw = f16_bits(wd[(size_t)r * nb + b]);
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+            const int4 *a = (const int4 *)(aq + (size_t)t * cols) + 2 * b;
+            acc[t] += dw * ad[t * nb + b] * (float)q4_block_dot(w, a[0], a[1], as[t * nb + b]);
+        }
+    }
+    block_sum_first<NT>(acc, part);
+    if (threadIdx.x == 0) {
+        float bv = bias ? bias[r] : 0.0f;
+#pragma unroll
+        for (int t = 0; t < NT; t++) out[(size_t)t * rows + r] = acc[t] + bv;
+    }
+}
+
+int slm_cuda_matvec_q4_0(slm_cuda_ctx *c, float *out, const void *act, int n, const slm_mat *W, const float *bias) {
+    if (c->failed) return -1;
+    if (n < 1 || n > SLM_CUDA_MV_MAX || W->type != SLM_Q4_0 || W->cols % SLM_QK)
+        return slm_cuda_check(c, cudaErrorInvalidValue, "matvec_q4_0: arguments", __FILE__, __LINE__);
+    if (W->rows == 0) return 0;
+    int rows = W->rows, cols = W->cols;
+    const uint16_t *wd = (const uint16_t *)W->data;
+    const uint8_t *wq = (const uint8_t *)W->data + q_values_offset(rows, cols);
+    const int8_t *aq = (const int8_t *)act;
+    const float *ad = (const float *)((const char *)act + act_scales_offset(n, cols));
+    const int *as = (const int *)((const char *)act + act_sums_offset(n, cols));
+    dim3 grid(rows), block(MV_THREADS);
+    switch (n) {
+    case 1: matvec_q4_0_kernel<1><<<grid, block, 0, c->stream>>>(out, wd, wq, aq, ad, as, bias, rows, cols); break;
+    case 2: matvec_q4_0_kernel<2><<<grid, block, 0, c->stream>>>(out, wd, wq, aq, ad, as, bias, rows, cols); break;
+    case 3: matvec_q4_0_kernel<3><<<grid, block, 0, c->stream>>>(out, wd, wq, aq, ad, as, bias, rows, cols); break;
+    case 4: matvec_q4_0_kernel<4><<<grid, block, 0, c->stream>>>(out, wd, wq, aq, ad, as, bias, rows, cols); break;
+    case 5: matvec_q4_0_kernel<5><<<grid, block, 0, c->stream>>>(out, wd, wq, aq, ad, as, bias, rows, cols); break;
+    case 6: matvec_q4_0_kernel<6><<<grid, block, 0, c->stream>>>(out, wd, wq, aq, ad, as, bias, rows, cols); break;
+    case 7: matvec_q4_0_kernel<7><<<grid, block, 0, c->stream>>>(out, wd, wq, aq, ad, as, bias, rows, cols); break;
+    default: matvec_q4_0_kernel<8><<<grid, block, 0, c->stream>>>(out, wd, wq, aq, ad, as, bias, rows, cols); break;
+    }
+    return CUDA_CHECK_LAUNCH(c, "matvec_q4_0_kernel");
+}
