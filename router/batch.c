@@ -103,7 +103,7 @@ int slm_route_batch(const slm_router_config *c, const char *in_path, const char 
 
     FILE *out = NULL;
     if (!rc) {
-        out = strcmp(out_path, "-") ? fopen(out_path, "w") : stdout;
+        out = strcmp(out_path, "-") ? fopen(out_path, "we") : stdout;
         if (!out) rc = slm_fail("%s: %s", out_path, strerror(errno));
     }
     for (int i = 0; i < n && !rc; i++) {

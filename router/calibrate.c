@@ -27,7 +27,9 @@ static int cmp_point(const void *x, const void *y) {
     return (a->score > b->score) - (a->score < b->score);
 }
 
-void slm_calib_sort(slm_calib_set *set) { qsort(set->p, (size_t)set->n, sizeof *set->p, cmp_point); }
+void slm_calib_sort(slm_calib_set *set) {
+    if (set->n) qsort(set->p, (size_t)set->n, sizeof *set->p, cmp_point);
+}
 
 void slm_calib_free(slm_calib_set *set) {
     free(set->p);
@@ -141,16 +143,18 @@ typedef struct {
     int started;
 } auc_state;
 
+/* Trapezoids under caught (up) against good escalated (across): tied scores move both at once and
+ * get half credit, as the rank statistic does. */
 static void auc_corner(void *user, double rate, double caught, double good) {
     auc_state *a = user;
-    if (a->started) a->area += (rate - a->x) * (caught + a->y) / 2;
-    a->x = rate;
+    if (a->started) a->area += (good - a->x) * (caught + a->y) / 2;
+    a->x = good;
     a->y = caught;
     a->started = 1;
 }
 
 double slm_calib_auc(const slm_calib_set *set) {
-    if (!set->n_bad) return NAN;
+    if (!set->n_bad || set->n_labelled == set->n_bad) return NAN;
     auc_state a = {0, 0, 0, 0};
     sweep(set, auc_corner, &a);
     return a.area;
@@ -186,6 +190,7 @@ void slm_calib_print(FILE *f, const slm_calib_set *set, const slm_policy *policy
     fprintf(f, "chosen:\n");
     row(f, label, &r);
     double auc = slm_calib_auc(set);
-    if (!isnan(auc)) fprintf(f, "area under the bad-caught curve %.4f (0.5: escalating at random)\n", auc);
+    if (!isnan(auc))
+        fprintf(f, "ROC AUC %.4f: chance that a bad answer scores below a good one (0.5: random, 1: perfect)\n", auc);
     fprintf(f, "config: \"decision\": {\"threshold\": %.6g}\n", r.threshold);
 }

@@ -46,8 +46,9 @@ void slm_calib_sort(slm_calib_set *set);
 double slm_calib_threshold(const slm_calib_set *set, double rate);
 /* What escalating every score < threshold does on the set. */
 slm_calib_row slm_calib_at(const slm_calib_set *set, double threshold);
-/* Area under the curve of caught against escalation rate, thresholds swept over all scores
- * (0.5: no better than escalating at random). NAN without bad labels. */
+/* ROC AUC: area under the curve of bad answers caught against good answers escalated, thresholds
+ * swept over all scores; the chance that a bad answer scores below a good one, ties counting half
+ * (0.5: no better than escalating at random, 1: perfect). NAN without both labels. */
 double slm_calib_auc(const slm_calib_set *set);
 
 /* The table for rates 0, 0.1, ..., 1 and the target. */

@@ -243,7 +243,7 @@ int slm_escalate(const slm_escalate_opts *o, const char *input, size_t len, slm_
 
     /* Write the request and read both outputs at once: a command that answers while it still
      * reads (or writes a lot to stderr) never waits on us. */
-    while (outp[0] >= 0 || errp[0] >= 0) {
+    while (in[1] >= 0 || outp[0] >= 0 || errp[0] >= 0) {
         double left = deadline - now_seconds();
         if (left <= 0) {
             snprintf(out->error, sizeof out->error, "timed out after %g s", o->timeout_s);

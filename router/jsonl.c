@@ -8,7 +8,7 @@
 #include "../runtime/error.h"
 
 char *slm_read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
+    FILE *f = fopen(path, "rbe");
     if (!f) {
         slm_fail("%s: %s", path, strerror(errno));
         return NULL;
@@ -78,7 +78,7 @@ cJSON *slm_json_parse_file(const char *path) {
 int slm_jsonl_open(slm_jsonl *j, const char *path) {
     memset(j, 0, sizeof *j);
     j->path = path;
-    j->f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    j->f = strcmp(path, "-") ? fopen(path, "rbe") : stdin;
     if (!j->f) return slm_fail("%s: %s", path, strerror(errno));
     return 0;
 }

@@ -106,7 +106,15 @@ int slm_route_request(const slm_router_config *c, const slm_request *req, const 
         res->id = strdup(req->id->valuestring);
     } else {
         if (req->id && cJSON_IsNumber(req->id)) snprintf(idbuf, sizeof idbuf, "%.17g", req->id->valuedouble);
-        else snprintf(idbuf, sizeof idbuf, "%.10s-%ld-%lu", res->time, (long)getpid(), ++counter);
+        else {
+            /* time stamp digits, process, counter: unique across runs appending to one log */
+            char stamp[32];
+            size_t k = 0;
+            for (const char *t = res->time; *t; t++)
+                if ((*t >= '0' && *t <= '9') || *t == 'T') stamp[k++] = *t;
+            stamp[k] = 0;
+            snprintf(idbuf, sizeof idbuf, "%s-%ld-%lu", stamp, (long)getpid(), ++counter);
+        }
         res->id = strdup(idbuf);
     }
     if (!res->id) return slm_fail("route: out of memory");
@@ -159,7 +167,10 @@ int slm_route_request(const slm_router_config *c, const slm_request *req, const 
             }
         }
         /* The fallback: a rule skipped local generation, now it is needed after all. */
-        if (!escalated_ok && !have_local && !res->local_error[0]) have_local = run_local(c, req, lm, &ans, res) == 0;
+        if (!escalated_ok && !have_local && !res->local_error[0] && run_local(c, req, lm, &ans, res) == 0) {
+            have_local = 1;
+            res->score = slm_policy_score(&c->policy, &ans.sig);
+        }
         if (!escalated_ok && !have_local) {
             slm_fail("no answer: escalation failed (%s) and local generation failed (%s)", res->escalate_error,
                      res->local_error[0] ? res->local_error : "not run");

@@ -111,10 +111,11 @@ int slm_log_stats_load(const char *path, slm_log_stats *st) {
         slm_log_stats_free(st);
         return -1;
     }
-    qsort(st->lat_all, (size_t)st->n_lat_all, sizeof(double), cmp_double);
-    qsort(st->lat_local, (size_t)st->n_lat_local, sizeof(double), cmp_double);
-    qsort(st->lat_escalated, (size_t)st->n_lat_escalated, sizeof(double), cmp_double);
-    qsort(st->failures, (size_t)st->n_failure_kinds, sizeof *st->failures, cmp_failure);
+    /* (qsort must not see the NULL of an empty list) */
+    if (st->n_lat_all) qsort(st->lat_all, (size_t)st->n_lat_all, sizeof(double), cmp_double);
+    if (st->n_lat_local) qsort(st->lat_local, (size_t)st->n_lat_local, sizeof(double), cmp_double);
+    if (st->n_lat_escalated) qsort(st->lat_escalated, (size_t)st->n_lat_escalated, sizeof(double), cmp_double);
+    if (st->n_failure_kinds) qsort(st->failures, (size_t)st->n_failure_kinds, sizeof *st->failures, cmp_failure);
     return 0;
 }
 

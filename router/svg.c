@@ -9,7 +9,7 @@
 #include "../runtime/error.h"
 #include "calibrate.h"
 
-enum { W = 640, H = 480, LEFT = 70, RIGHT = 170, TOP = 40, BOTTOM = 60 };
+enum { W = 760, H = 480, LEFT = 70, RIGHT = 230, TOP = 40, BOTTOM = 60 };
 
 static double px(double rate) { return LEFT + rate * (W - LEFT - RIGHT); }
 static double py(double share) { return H - BOTTOM - share * (H - TOP - BOTTOM); }
@@ -89,8 +89,11 @@ int slm_calib_svg(const char *path, const slm_calib_set *set, double target) {
     fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\" stroke-dasharray=\"2,3\"/>\n",
             px(r.rate), py(0), px(r.rate), py(1));
     fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"/>\n", px(r.rate), py(r.caught), colour[0]);
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">threshold %.4g: %.0f%% escalated, %.0f%% of bad caught</text>\n",
-            px(r.rate) + 6, py(1) + 14, r.threshold, 100 * r.rate, 100 * r.caught);
+    int lx = W - RIGHT + 12, ly = TOP + 100;
+    fprintf(f, "<circle cx=\"%d\" cy=\"%d\" r=\"4\" fill=\"%s\"/>\n", lx + 10, ly - 4, colour[0]);
+    fprintf(f, "<text x=\"%d\" y=\"%d\">threshold %.4g:</text>\n", lx + 26, ly, r.threshold);
+    fprintf(f, "<text x=\"%d\" y=\"%d\">%.0f%% escalated,</text>\n", lx + 26, ly + 18, 100 * r.rate);
+    fprintf(f, "<text x=\"%d\" y=\"%d\">%.0f%% of bad caught</text>\n", lx + 26, ly + 36, 100 * r.caught);
     fprintf(f, "</svg>\n");
     if (fclose(f)) return slm_fail("%s: write error", path);
     return 0;

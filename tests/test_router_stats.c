@@ -22,7 +22,8 @@
  *     rate 0.2: h = 8 * 0.2 = 1.6, threshold -3 + 0.6 * 0.5 = -2.7: escalates 2 (22%), catches 2 of 4
  *       bad, escalates 0 of 5 good
  *     rate 0.5: h = 4, threshold -1.5: escalates 4, catches 3 of 4 bad, 1 of 5 good
- *     area under caught-vs-rate: (0.125 + 0.375 + 0.625 + 0.75 + 0.875 + 4) / 9 = 0.75 */
+ *     ROC AUC: of the 4 x 5 (bad, good) pairs, the bad one scores lower in all but (-1.5, -1.2):
+ *       19 / 20 = 0.95 */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,7 +98,7 @@ static void test_calibrate_sample(void) {
     CHECK(r.n_escalated == 9 && near(r.caught, 1) && near(r.good_escalated, 1), "rate 1 escalates everything");
     r = slm_calib_at(&set, slm_calib_threshold(&set, 0));
     CHECK(r.n_escalated == 0, "rate 0 escalates nothing");
-    CHECK(near(slm_calib_auc(&set), 0.75), "auc %.12g", slm_calib_auc(&set));
+    CHECK(near(slm_calib_auc(&set), 0.95), "auc %.12g", slm_calib_auc(&set));
 
     char *buf = NULL;
     size_t len = 0;
@@ -106,7 +107,7 @@ static void test_calibrate_sample(void) {
     fclose(f);
     CHECK(strstr(buf, "requests 9 (9 labelled, 4 bad local answers), 1 skipped without signals") &&
               strstr(buf, "score = 1*q_logprob") && strstr(buf, "     20%         -2.7      2    22.2%     50.0%      0.0%") &&
-              strstr(buf, "area under the bad-caught curve 0.7500") && strstr(buf, "\"decision\": {\"threshold\": -2.7}"),
+              strstr(buf, "ROC AUC 0.9500") && strstr(buf, "\"decision\": {\"threshold\": -2.7}"),
           "table:\n%s", buf);
     free(buf);
 
@@ -115,10 +116,11 @@ static void test_calibrate_sample(void) {
     CHECK(slm_calib_svg(svg, &set, 0.2) == 0, "svg: %s", slm_error());
     char *text = slm_read_file(svg, NULL);
     CHECK(text && !strncmp(text, "<svg ", 5) && strstr(text, "</svg>\n") && strstr(text, "<polyline") &&
-              strstr(text, "threshold -2.7: 22% escalated, 50% of bad caught"),
+              strstr(text, ">threshold -2.7:</text>") && strstr(text, ">22% escalated,</text>") &&
+              strstr(text, ">50% of bad caught</text>"),
           "svg content");
     /* the caught curve: 10 corners, from (0,0) at the bottom left to (1,1) at the top right */
-    CHECK(text && strstr(text, "points=\"70.0,420.0 ") && strstr(text, " 470.0,40.0\"/>"), "curve ends");
+    CHECK(text && strstr(text, "points=\"70.0,420.0 ") && strstr(text, " 530.0,40.0\"/>"), "curve ends");
     free(text);
     unlink(svg);
     slm_calib_free(&set);

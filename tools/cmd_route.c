@@ -20,6 +20,7 @@
 #include "../tokenizer/chat.h"
 #include "../tokenizer/tokenizer.h"
 #include "cli.h"
+#include "gen_options.h"
 
 static const char usage[] =
     "usage: slm route -m DIR -p TEXT [options]                 answer one prompt\n"
@@ -27,13 +28,7 @@ static const char usage[] =
     "       slm route --stats LOG                              summarise a decision log\n"
     "       slm route --calibrate FILE [--target-rate R] [--svg FILE] [-m DIR]\n"
     "                                                          choose the threshold from data\n"
-    "local model (as slm run):\n"
-    "  -m, --model DIR          Hugging Face model folder\n"
-    "  -p, --prompt TEXT        the request\n"
-    "  -n, --n-predict N        local answer length limit (default 64)\n"
-    "      --temp T --top-k K --top-p P --min-p P --repeat-penalty R --seed S\n"
-    "  -t, --threads N          CPU threads        --ctx N   context size\n"
-    "      --device D           cpu (default) or cuda\n"
+    "  -p, --prompt TEXT        the request (a plain completion; a chat turn with --system or --chat-template)\n"
     "routing:\n"
     "      --config FILE        JSON config (router/README.md); options below override it\n"
     "      --task NAME          task type for the task table (classify, extract, faq -> local; reason -> escalate)\n"
@@ -51,18 +46,19 @@ static const char usage[] =
     "      --json               print the result as JSON instead of the answer\n"
     "  -q, --quiet              no decision line on stderr\n"
     "      --target-rate R      calibration: share of requests to escalate (default 0.2)\n"
-    "      --svg FILE           calibration: write the curve as SVG\n";
+    "      --svg FILE           calibration: write the curve as SVG\n"
+    "local model (as slm run; -n defaults to 64 here):\n";
 
 /* ---- the local model behind the router's callbacks ---- */
 
 typedef struct {
     const slm_router_config *c;
+    const gen_options *g;
     slm_model *m;
     slm_session *s;
     slm_tokenizer *tok;
     char *chat; /* the chat template source, NULL when the model has none */
-    slm_sampler_params sampling;
-    int vocab;
+    int *stop_ids, n_stop;
 } local_model;
 
 typedef struct {
@@ -104,7 +100,7 @@ static int on_token(void *user, int token, const float *logits, int vocab) {
 static int count_tokens(void *user, const char *text) {
     local_model *lm = user;
     int *ids, n;
-    if (slm_tokenize(lm->tok, text, strlen(text), 1, 0, &ids, &n)) return -1;
+    if (slm_tokenize(lm->tok, text, strlen(text), !lm->g->no_bos, 0, &ids, &n)) return -1;
     free(ids);
     return n;
 }
@@ -119,7 +115,7 @@ static int generate(void *user, const char *prompt, const slm_signal_opts *opts,
     local_model *lm = user;
     double t0 = now();
     int *ids, n;
-    if (slm_tokenize(lm->tok, prompt, strlen(prompt), 1, 0, &ids, &n)) return -1;
+    if (slm_tokenize(lm->tok, prompt, strlen(prompt), !lm->g->no_bos, 0, &ids, &n)) return -1;
     int ctx = slm_session_ctx(lm->s);
     if (n >= ctx) {
         free(ids);
@@ -127,7 +123,7 @@ static int generate(void *user, const char *prompt, const slm_signal_opts *opts,
     }
     gen_state g = {0};
     slm_signal_acc_init(&g.acc);
-    g.detok = slm_detok_stream_new(lm->tok, 1);
+    g.detok = slm_detok_stream_new(lm->tok, !lm->g->special);
     if (!g.detok || append(&g, "", 0)) {
         free(ids);
         slm_detok_stream_free(g.detok);
@@ -135,12 +131,9 @@ static int generate(void *user, const char *prompt, const slm_signal_opts *opts,
     }
     slm_gen_params gp = {0};
     gp.n_predict = lm->c->n_predict;
-    gp.sampling = lm->sampling;
-    gp.n_stop = slm_tokenizer_eot_ids(lm->tok, &gp.stop_ids);
-    if (gp.n_stop == 0) {
-        gp.stop_ids = slm_model_config(lm->m)->eos_ids;
-        gp.n_stop = slm_model_config(lm->m)->n_eos;
-    }
+    gp.sampling = lm->g->sampling;
+    gp.stop_ids = lm->stop_ids;
+    gp.n_stop = lm->n_stop;
     gp.on_token = on_token;
     gp.user = &g;
     slm_gen_stats st;
@@ -173,38 +166,46 @@ static char *render_chat(void *user, const cJSON *messages) {
         slm_fail("out of memory");
         return NULL;
     }
-    slm_chat_request req = {json, NULL, 1, slm_tokenizer_bos(lm->tok), slm_tokenizer_eos(lm->tok), NULL};
+    slm_chat_request req = {.messages_json = json, .add_generation_prompt = 1, .bos_token = slm_tokenizer_bos(lm->tok),
+                            .eos_token = slm_tokenizer_eos(lm->tok)};
     char *text = slm_chat_render_request(lm->chat, &req);
     free(json);
     return text;
 }
 
-static void open_model(local_model *lm, const slm_router_config *c, const char *device) {
+static void open_model(local_model *lm, const slm_router_config *c, const gen_options *g) {
     memset(lm, 0, sizeof *lm);
     lm->c = c;
-    slm_load_opts lo = {0};
-    lo.threads = c->threads;
-    lo.device = device;
-    if (slm_model_load(&lm->m, c->model, &lo)) die("%s", slm_error());
-    const slm_config *mc = slm_model_config(lm->m);
-    int ctx = c->ctx ? c->ctx : (mc->max_position_embeddings < 4096 ? mc->max_position_embeddings : 4096);
-    if (!(lm->s = slm_session_new(lm->m, ctx))) die("%s", slm_error());
-    if (!(lm->tok = slm_tokenizer_load(c->model))) die("%s", slm_error());
-    lm->chat = slm_chat_template_load(c->model); /* NULL: none, messages are joined */
-    lm->vocab = mc->vocab_size;
-    slm_sampler_params sp = slm_sampler_defaults();
-    if (!isnan(c->temp)) sp.temperature = (float)c->temp;
-    if (!isnan(c->top_p)) sp.top_p = (float)c->top_p;
-    if (!isnan(c->min_p)) sp.min_p = (float)c->min_p;
-    if (!isnan(c->repeat_penalty)) sp.repeat_penalty = (float)c->repeat_penalty;
-    if (c->top_k >= 0) sp.top_k = c->top_k;
-    if (c->repeat_last_n >= 0) sp.repeat_last_n = c->repeat_last_n;
-    sp.seed = c->has_seed ? c->seed : (unsigned long long)time(NULL);
-    lm->sampling = sp;
+    lm->g = g;
+    load_model_and_tokenizer(g, &lm->m, &lm->tok, 0);
+    if (!(lm->s = slm_session_new(lm->m, gen_context(g, lm->m)))) die("%s", slm_error());
+    lm->stop_ids = gen_stop_ids(lm->m, lm->tok, &lm->n_stop);
+    /* Chat messages use the model's template, or a built-in one named by --chat-template; a model
+     * without one gets the contents joined. */
+    lm->chat = g->chat_template ? gen_chat_template(g) : slm_chat_template_load(g->dir);
+}
+
+/* The config's local-model settings, under whatever the command line says. */
+static void config_to_options(const slm_router_config *c, gen_options *g) {
+    if (c->model) g->dir = c->model;
+    g->n_predict = c->n_predict;
+    if (c->ctx) g->ctx = c->ctx;
+    if (c->threads) g->load.threads = c->threads;
+    if (!isnan(c->temp)) g->sampling.temperature = (float)c->temp;
+    if (!isnan(c->top_p)) g->sampling.top_p = (float)c->top_p;
+    if (!isnan(c->min_p)) g->sampling.min_p = (float)c->min_p;
+    if (!isnan(c->repeat_penalty)) g->sampling.repeat_penalty = (float)c->repeat_penalty;
+    if (c->top_k >= 0) g->sampling.top_k = c->top_k;
+    if (c->repeat_last_n >= 0) g->sampling.repeat_last_n = c->repeat_last_n;
+    if (c->has_seed) {
+        g->sampling.seed = c->seed;
+        g->seed_given = 1;
+    }
 }
 
 static void close_model(local_model *lm) {
     free(lm->chat);
+    free(lm->stop_ids);
     slm_tokenizer_free(lm->tok);
     slm_session_free(lm->s);
     slm_model_free(lm->m);
@@ -213,7 +214,7 @@ static void close_model(local_model *lm) {
 /* ---- the command ---- */
 
 static FILE *open_log(const char *path) {
-    FILE *f = fopen(path, "a");
+    FILE *f = fopen(path, "ae");
     if (!f) die("%s: %s", path, strerror(errno));
     return f;
 }
@@ -227,6 +228,58 @@ static void print_decision(const slm_route_result *r) {
     fputc('\n', stderr);
 }
 
+/* One prompt from the command line: a plain completion, or a chat turn when --system or
+ * --chat-template asks for one. */
+static void route_one(const slm_router_config *c, const gen_options *g, local_model *lm, const slm_local_model *cb,
+                      const char *prompt, const char *task, FILE *log, int json, int quiet) {
+    cJSON *messages = NULL;
+    char *text = NULL;
+    if (g->system || g->chat_template) {
+        messages = cJSON_CreateArray();
+        if (g->system) {
+            cJSON *m = cJSON_CreateObject();
+            cJSON_AddStringToObject(m, "role", "system");
+            cJSON_AddStringToObject(m, "content", g->system);
+            cJSON_AddItemToArray(messages, m);
+        }
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "role", "user");
+        cJSON_AddStringToObject(m, "content", prompt);
+        cJSON_AddItemToArray(messages, m);
+        if (!(text = render_chat(lm, messages))) die("%s", slm_error());
+    }
+    slm_request req = {NULL, text ? text : prompt, messages, task};
+    slm_route_result res;
+    if (slm_route_request(c, &req, cb, &res)) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", slm_error());
+        if (log) {
+            cJSON *line = slm_failure_to_json(&req, &res, msg, c->log_prompts ? SLM_RESULT_PROMPT : 0);
+            slm_json_line(log, line);
+            cJSON_Delete(line);
+        }
+        die("%s", msg);
+    }
+    if (log) {
+        cJSON *line = slm_result_to_json(c, &req, &res, c->log_prompts ? SLM_RESULT_PROMPT : 0);
+        if (slm_json_line(log, line)) die("%s: %s", c->log_file, slm_error());
+        cJSON_Delete(line);
+    }
+    if (json) {
+        cJSON *o = slm_result_to_json(c, &req, &res, SLM_RESULT_ANSWER);
+        char *s = cJSON_PrintUnformatted(o);
+        printf("%s\n", s);
+        free(s);
+        cJSON_Delete(o);
+    } else {
+        printf("%s\n", res.answer);
+    }
+    if (!quiet) print_decision(&res);
+    slm_route_result_free(&res);
+    cJSON_Delete(messages);
+    free(text);
+}
+
 int cmd_route(int argc, char **argv) {
     slm_router_config c;
     slm_router_config_init(&c);
@@ -236,33 +289,22 @@ int cmd_route(int argc, char **argv) {
             const char *path = cli_value(argc, argv, &i);
             if (slm_router_config_load(&c, path)) die("%s", slm_error());
         }
+    gen_options g;
+    gen_options_init(&g);
+    config_to_options(&c, &g);
     const char *prompt = NULL, *task = NULL, *batch = NULL, *out = NULL, *stats = NULL, *calib = NULL, *svg = NULL;
-    const char *device = NULL;
     double target = 0.2;
     int json = 0, quiet = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (gen_options_parse(&g, argc, argv, &i)) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(usage, stdout);
+            fputs(gen_options_help, stdout);
             slm_router_config_free(&c);
             return 0;
         } else if (!strcmp(a, "--config")) i++;
-        else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            free(c.model);
-            c.model = strdup(cli_value(argc, argv, &i));
-        } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) prompt = cli_value(argc, argv, &i);
-        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) c.n_predict = cli_int(a, cli_value(argc, argv, &i), 0, 1 << 24);
-        else if (!strcmp(a, "--temp")) c.temp = cli_float(a, cli_value(argc, argv, &i), 0, 100);
-        else if (!strcmp(a, "--top-k")) c.top_k = cli_int(a, cli_value(argc, argv, &i), 0, 1 << 30);
-        else if (!strcmp(a, "--top-p")) c.top_p = cli_float(a, cli_value(argc, argv, &i), 0, 1);
-        else if (!strcmp(a, "--min-p")) c.min_p = cli_float(a, cli_value(argc, argv, &i), 0, 1);
-        else if (!strcmp(a, "--repeat-penalty")) c.repeat_penalty = cli_float(a, cli_value(argc, argv, &i), 0.01, 100);
-        else if (!strcmp(a, "--seed")) {
-            c.seed = cli_u64(a, cli_value(argc, argv, &i));
-            c.has_seed = 1;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) c.threads = cli_int(a, cli_value(argc, argv, &i), 1, 1024);
-        else if (!strcmp(a, "--ctx")) c.ctx = cli_int(a, cli_value(argc, argv, &i), 1, 1 << 24);
-        else if (!strcmp(a, "--device")) device = cli_value(argc, argv, &i);
+        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) prompt = cli_value(argc, argv, &i);
         else if (!strcmp(a, "--task")) task = cli_value(argc, argv, &i);
         else if (!strcmp(a, "--max-local-tokens")) c.rules.max_local_tokens = cli_int(a, cli_value(argc, argv, &i), 1, 1 << 30);
         else if (!strcmp(a, "--always-local")) c.rules.mode = SLM_ROUTE_LOCAL;
@@ -297,6 +339,7 @@ int cmd_route(int argc, char **argv) {
     }
     if (!!prompt + !!batch + !!stats + !!calib != 1)
         die("route: give exactly one of -p TEXT, --batch FILE, --stats LOG, --calibrate FILE (slm route --help)");
+    c.n_predict = g.n_predict;
 
     if (stats) {
         slm_log_stats st;
@@ -311,8 +354,9 @@ int cmd_route(int argc, char **argv) {
     slm_local_model cb = {&lm, count_tokens, generate, render_chat};
     int have_model = 0;
     if (calib) {
-        if (c.model) {
-            open_model(&lm, &c, device);
+        if (g.dir) {
+            gen_options_finish(&g, "route");
+            open_model(&lm, &c, &g);
             have_model = 1;
         }
         slm_calib_set set;
@@ -321,9 +365,9 @@ int cmd_route(int argc, char **argv) {
         if (svg && slm_calib_svg(svg, &set, target)) die("%s", slm_error());
         slm_calib_free(&set);
     } else {
-        if (!c.model) die("route: -m DIR is required (or \"model\" in the config)");
+        gen_options_finish(&g, "route");
         if (batch && !out) die("route: --batch needs --out FILE");
-        open_model(&lm, &c, device);
+        open_model(&lm, &c, &g);
         have_model = 1;
         FILE *log = c.log_file ? open_log(c.log_file) : NULL;
         if (batch) {
@@ -334,34 +378,7 @@ int cmd_route(int argc, char **argv) {
                         t.n, t.n_local, t.n_escalated, t.n_remote, t.n_failed);
             if (t.n_failed) die("%d of %d requests got no answer (their lines in %s say why)", t.n_failed, t.n, out);
         } else {
-            slm_request req = {NULL, prompt, NULL, task};
-            slm_route_result res;
-            if (slm_route_request(&c, &req, &cb, &res)) {
-                char msg[1024];
-                snprintf(msg, sizeof msg, "%s", slm_error());
-                if (log) {
-                    cJSON *line = slm_failure_to_json(&req, &res, msg, c.log_prompts ? SLM_RESULT_PROMPT : 0);
-                    slm_json_line(log, line);
-                    cJSON_Delete(line);
-                }
-                die("%s", msg);
-            }
-            if (log) {
-                cJSON *line = slm_result_to_json(&c, &req, &res, c.log_prompts ? SLM_RESULT_PROMPT : 0);
-                if (slm_json_line(log, line)) die("%s: %s", c.log_file, slm_error());
-                cJSON_Delete(line);
-            }
-            if (json) {
-                cJSON *o = slm_result_to_json(&c, &req, &res, SLM_RESULT_ANSWER);
-                char *s = cJSON_PrintUnformatted(o);
-                printf("%s\n", s);
-                free(s);
-                cJSON_Delete(o);
-            } else {
-                printf("%s\n", res.answer);
-            }
-            if (!quiet) print_decision(&res);
-            slm_route_result_free(&res);
+            route_one(&c, &g, &lm, &cb, prompt, task, log, json, quiet);
         }
         if (log && fclose(log)) die("%s: write error", c.log_file);
     }
