@@ -4,6 +4,7 @@
  * stories260K model and a few small trained tokenizers with the less common pipeline parts.
  * Also: streaming decode against whole decode, the special-token accessors, and bad input. */
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -402,6 +403,63 @@ static void test_bad_input(void) {
     slm_tokenizer_free(t);
 }
 
+/* Several threads share one tokenizer (and its cache): every result matches the single-thread one. */
+typedef struct {
+    const slm_tokenizer *tok;
+    const int *want;
+    const int *offsets;
+    int bad;
+} thread_job;
+
+static void *tokenize_corpus(void *arg) {
+    thread_job *j = arg;
+    for (int rep = 0; rep < 3; rep++)
+        for (int c = 0; c < cJSON_GetArraySize(corpus); c++) {
+            const char *text = cJSON_GetArrayItem(corpus, c)->valuestring;
+            int *ids, n;
+            if (slm_tokenize(j->tok, text, strlen(text), 1, 1, &ids, &n)) {
+                j->bad++;
+                continue;
+            }
+            int start = j->offsets[c], len = j->offsets[c + 1] - start;
+            if (n != len || memcmp(ids, j->want + start, (size_t)n * sizeof *ids)) j->bad++;
+            free(ids);
+        }
+    return NULL;
+}
+
+static void test_threads(void) {
+    slm_tokenizer *tok = slm_tokenizer_load("../shared/tokenizers/llama2");
+    CHECK(tok != NULL, "llama2: %s", slm_error());
+    if (!tok) return;
+    int nc = cJSON_GetArraySize(corpus), *offsets = malloc((size_t)(nc + 1) * sizeof(int)), total = 0;
+    int *want = NULL;
+    for (int c = 0; c < nc; c++) {
+        const char *text = cJSON_GetArrayItem(corpus, c)->valuestring;
+        int *ids, n;
+        CHECK(slm_tokenize(tok, text, strlen(text), 1, 1, &ids, &n) == 0, "tokenize");
+        want = realloc(want, (size_t)(total + n + 1) * sizeof *want);
+        memcpy(want + total, ids, (size_t)n * sizeof *ids);
+        offsets[c] = total;
+        total += n;
+        free(ids);
+    }
+    offsets[nc] = total;
+    pthread_t th[4];
+    thread_job jobs[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (thread_job){tok, want, offsets, 0};
+        pthread_create(&th[i], NULL, tokenize_corpus, &jobs[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(jobs[i].bad == 0, "thread %d: %d results differ", i, jobs[i].bad);
+    }
+    free(want);
+    free(offsets);
+    slm_tokenizer_free(tok);
+}
+
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -442,6 +500,7 @@ int main(void) {
     RUN(test_accessors);
     RUN(test_bad_files);
     RUN(test_bad_input);
+    RUN(test_threads);
     RUN(test_load_time);
     cJSON_Delete(corpus);
     return test_summary();

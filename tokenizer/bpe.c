@@ -186,6 +186,9 @@ static int merge_word(const slm_tokenizer *t, const char *s, size_t n, tok_bpe_s
 
 #define CACHE_MAX_KEY 256
 
+static int bpe_piece(const slm_tokenizer *t, const char *s, size_t n, tok_bpe_scratch *sc,
+                     tok_ivec *out);
+
 int tok_bpe(const slm_tokenizer *t, const char *s, size_t n, tok_bpe_scratch *sc, tok_ivec *out) {
     if (n == 0) return 0;
     if (t->ignore_merges) {
@@ -195,6 +198,22 @@ int tok_bpe(const slm_tokenizer *t, const char *s, size_t n, tok_bpe_scratch *sc
             return out->failed ? slm_fail("tokenizer: out of memory") : 0;
         }
     }
+    if (!t->split_before_meta || n <= 64) return bpe_piece(t, s, n, sc, out);
+    /* a whole SentencePiece text is one piece: cut it before each "▁" that follows another
+     * character (no token crosses there, see split_before_meta), which keeps the merge work
+     * small and lets the cache see words */
+    static const char meta[3] = {(char)0xE2, (char)0x96, (char)0x81};
+    size_t start = 0;
+    for (size_t i = 1; i + 3 <= n; i++)
+        if (!memcmp(s + i, meta, 3) && !(i >= 3 && !memcmp(s + i - 3, meta, 3))) {
+            if (bpe_piece(t, s + start, i - start, sc, out)) return -1;
+            start = i;
+        }
+    return bpe_piece(t, s + start, n - start, sc, out);
+}
+
+static int bpe_piece(const slm_tokenizer *t, const char *s, size_t n, tok_bpe_scratch *sc,
+                     tok_ivec *out) {
     if (n == 1 && t->char_id[(unsigned char)s[0]] >= 0 && !t->cont_prefix && !t->word_suffix) {
         tok_ivec_push(out, t->char_id[(unsigned char)s[0]]);
         return out->failed ? slm_fail("tokenizer: out of memory") : 0;
@@ -239,7 +258,6 @@ int tok_bpe(const slm_tokenizer *t, const char *s, size_t n, tok_bpe_scratch *sc
 void tok_bpe_scratch_free(tok_bpe_scratch *sc) {
     free(sc->sym);
     free(sc->heap);
-    free(sc->ids.p);
     memset(sc, 0, sizeof *sc);
 }
 

@@ -78,16 +78,23 @@ static void replace_all(slm_detok_stream *d, const tok_decoder *dec, const char 
     free(spans.p);
 }
 
+/* Token strings are short: a first-byte scan beats memmem's setup. */
 static void replace_literal(const tok_decoder *dec, const char *s, size_t n, tok_buf *out) {
-    size_t m = dec->pat.lit_len, i = 0;
+    size_t m = dec->pat.lit_len, i = 0, run = 0;
     while (m && i + m <= n) {
-        const char *hit = memmem(s + i, n - i, dec->pat.lit, m);
+        const char *hit = memchr(s + i, dec->pat.lit[0], n - m + 1 - i);
         if (!hit) break;
-        tok_buf_put(out, s + i, (size_t)(hit - (s + i)));
+        i = (size_t)(hit - s);
+        if (memcmp(hit, dec->pat.lit, m) != 0) {
+            i++;
+            continue;
+        }
+        tok_buf_put(out, s + run, i - run);
         tok_buf_put(out, dec->content, dec->content_len);
-        i = (size_t)(hit - s) + m;
+        i += m;
+        run = i;
     }
-    tok_buf_put(out, s + i, n - i);
+    tok_buf_put(out, s + run, n - run);
 }
 
 /* Replace of a literal after Fuse: replaces what is decided and keeps a tail that may still be the
@@ -143,6 +150,10 @@ static void strip_item(const tok_decoder *dec, const char *s, size_t n, tok_buf 
 /* Strip after Fuse, on the string in pieces. */
 static void strip_stream(const tok_decoder *dec, step_state *st, const char *s, size_t n,
                          tok_buf *out) {
+    if (st->start_left == 0 && dec->stop == 0) { /* past the start, nothing more to strip */
+        tok_buf_put(out, s, n);
+        return;
+    }
     for (size_t i = 0; i < n;) {
         int32_t cp;
         int k = tok_utf8_next(s + i, n - i, &cp);

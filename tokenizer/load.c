@@ -11,7 +11,7 @@
 
 #define CACHE_SLOTS 4096
 
-int tok_load_json_file(const char *path, char **text, size_t *len) {
+static int load_file(const char *path, char **text, size_t *len) {
     *text = NULL;
     *len = 0;
     FILE *f = fopen(path, "rb");
@@ -72,7 +72,7 @@ static int parse_optional(const char *dir, const char *name, cJSON **out) {
     fclose(f);
     char *text;
     size_t len;
-    if (tok_load_json_file(path, &text, &len)) {
+    if (load_file(path, &text, &len)) {
         free(path);
         return -1;
     }
@@ -246,8 +246,13 @@ static int build_tables(slm_tokenizer *t) {
         t->byte_id[b] = tok_strmap_get(&t->vocab, name, 6);
     }
     /* a key given twice in the vocab keeps its last id; the earlier id then has no string */
+    t->split_before_meta = !t->cont_prefix && !t->word_suffix &&
+                           tok_strmap_get(&t->vocab, "\xE2\x96\x81", 3) >= 0;
     pos = 0;
     while (tok_strmap_next(&t->vocab, &pos, &key, &len, &val)) {
+        for (const char *m = key + 1; t->split_before_meta && m + 3 <= key + len; m++)
+            if (!memcmp(m, "\xE2\x96\x81", 3) && (m - key < 3 || memcmp(m - 3, "\xE2\x96\x81", 3)))
+                t->split_before_meta = 0;
         t->piece[val] = key;
         t->piece_len[val] = len;
         int32_t cp;
@@ -347,7 +352,7 @@ slm_tokenizer *slm_tokenizer_load(const char *dir) {
         slm_fail("tokenizer: out of memory");
         goto fail;
     }
-    if (tok_load_json_file(t->path, &text, &len)) goto fail;
+    if (load_file(t->path, &text, &len)) goto fail;
     size_t bad = tok_utf8_invalid_at(text, len);
     if (bad < len) {
         slm_fail("%s: not valid UTF-8 (byte %zu)", t->path, bad);

@@ -77,9 +77,13 @@ static uint32_t find(const tok_strmap *m, const char *s, size_t n, uint64_t h64,
 }
 
 int32_t tok_strmap_get(const tok_strmap *m, const char *s, size_t n) {
+    return tok_strmap_get_hashed(m, s, n, tok_hash(s, n));
+}
+
+int32_t tok_strmap_get_hashed(const tok_strmap *m, const char *s, size_t n, uint64_t hash) {
     if (!m->slots) return -1;
     int found;
-    uint32_t i = find(m, s, n, tok_hash(s, n), &found);
+    uint32_t i = find(m, s, n, hash, &found);
     if (!found) return -1;
     record rec;
     memcpy(&rec, m->arena.p + (uint32_t)m->slots[i] - 1, sizeof rec);

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -21,9 +22,19 @@ typedef struct {
 } tok_buf;
 
 int tok_buf_reserve(tok_buf *b, size_t extra);
-void tok_buf_put(tok_buf *b, const void *s, size_t n);
-void tok_buf_putc(tok_buf *b, int c);
 void tok_buf_free(tok_buf *b);
+/* Appends (keeping a NUL after the end); inline because decoding appends a few bytes per token. */
+static inline void tok_buf_put(tok_buf *b, const void *s, size_t n) {
+    if (b->n + n + 1 > b->cap && tok_buf_reserve(b, n)) return;
+    if (n) memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+static inline void tok_buf_putc(tok_buf *b, int c) {
+    if (b->n + 2 > b->cap && tok_buf_reserve(b, 1)) return;
+    b->p[b->n++] = (char)c;
+    b->p[b->n] = 0;
+}
 
 /* growable int array */
 typedef struct {
@@ -65,6 +76,16 @@ void tok_strmap_free(tok_strmap *m);
 int32_t tok_strmap_get(const tok_strmap *m, const char *s, size_t n);
 /* Inserts, or overwrites the value of a key already there; -1 when out of memory. */
 int tok_strmap_put(tok_strmap *m, const char *s, size_t n, int32_t val);
+/* The same with the key's tok_hash given, and prefetches of the slot and of the record it points
+ * at, for callers that look up many keys and can ask for them ahead. */
+int32_t tok_strmap_get_hashed(const tok_strmap *m, const char *s, size_t n, uint64_t hash);
+static inline void tok_strmap_prefetch(const tok_strmap *m, uint64_t hash) {
+    __builtin_prefetch(&m->slots[(uint32_t)(hash >> 32) & m->mask]);
+}
+static inline void tok_strmap_prefetch_record(const tok_strmap *m, uint64_t hash) {
+    uint64_t slot = m->slots[(uint32_t)(hash >> 32) & m->mask];
+    if (slot) __builtin_prefetch(m->arena.p + (uint32_t)slot - 1);
+}
 /* Walks the records in insertion order: start with *pos = 0; returns 0 at the end. The key
  * pointers stay valid while nothing is inserted. */
 int tok_strmap_next(const tok_strmap *m, size_t *pos, const char **key, uint32_t *len,
@@ -85,6 +106,10 @@ typedef struct {
 int tok_pairmap_init(tok_pairmap *m, size_t expected);
 void tok_pairmap_free(tok_pairmap *m);
 int tok_pairmap_put(tok_pairmap *m, int32_t a, int32_t b, uint32_t rank, int32_t id);
+static inline void tok_pairmap_prefetch(const tok_pairmap *m, int32_t a, int32_t b) {
+    uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
+    __builtin_prefetch(&m->t[(uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & m->mask], 1);
+}
 static inline int tok_pairmap_get(const tok_pairmap *m, int32_t a, int32_t b, uint32_t *rank,
                                   int32_t *id) {
     uint64_t key = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
@@ -232,6 +257,9 @@ struct slm_tokenizer {
     int byte_id[256];  /* ids of <0xHH> tokens, -1 when absent */
     int unk_id;        /* model unk token id, -1 */
     int fuse_unk, byte_fallback, ignore_merges;
+    /* SentencePiece-style vocabularies: no token has "▁" after another character, so no merge
+     * can cross the start of a "▁" word and long pieces are cut there (exactly). 0 when not so. */
+    int split_before_meta;
     char *cont_prefix, *word_suffix; /* continuing_subword_prefix, end_of_word_suffix (NULL: none) */
     size_t cont_prefix_len, word_suffix_len;
 
@@ -272,9 +300,6 @@ struct slm_tokenizer {
     tok_cache_slot *cache;
     uint32_t cache_mask;
 };
-
-/* load.c helpers used by other files */
-int tok_load_json_file(const char *path, char **text, size_t *len);
 
 /* components.c: parse the cJSON descriptions of the pipeline pieces */
 int tok_parse_normalizer(slm_tokenizer *t, const struct cJSON *j);
@@ -322,7 +347,6 @@ typedef struct {
     size_t sym_cap;
     void *heap;
     size_t heap_cap;
-    tok_ivec ids;
 } tok_bpe_scratch;
 int tok_bpe(const slm_tokenizer *t, const char *s, size_t n, tok_bpe_scratch *sc, tok_ivec *out);
 void tok_bpe_scratch_free(tok_bpe_scratch *sc);

@@ -21,19 +21,6 @@ int tok_buf_reserve(tok_buf *b, size_t extra) {
     return 0;
 }
 
-void tok_buf_put(tok_buf *b, const void *s, size_t n) {
-    if (tok_buf_reserve(b, n)) return;
-    if (n) memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-
-void tok_buf_putc(tok_buf *b, int c) {
-    if (tok_buf_reserve(b, 1)) return;
-    b->p[b->n++] = (char)c;
-    b->p[b->n] = 0;
-}
-
 void tok_buf_free(tok_buf *b) {
     free(b->p);
     memset(b, 0, sizeof *b);

@@ -144,79 +144,95 @@ def synthetic():
     from tokenizers import processors, trainers
     out = {}
 
+    # Each entry is built on demand (training is not always deterministic): a folder that already
+    # has its tokenizer.json keeps it, so that regenerating only refreshes the expected outputs.
+
     # synth_norm: normalizers, Split behaviours, single_word / lstrip tokens, no decoder
-    tok = train(models.BPE(unk_token="[UNK]"),
-                trainers.BpeTrainer(vocab_size=400, special_tokens=["[UNK]", "[CLS]", "[SEP]"]),
-                normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase(),
-                                      normalizers.Strip(), normalizers.Replace(Regex(r"\s+"), " ")]),
-                pre_tokenizers.Sequence([pre_tokenizers.Split(" ", "merged_with_next"),
-                                         pre_tokenizers.Digits(individual_digits=False),
-                                         pre_tokenizers.Split(Regex(r"[.,!?]+"), "isolated")]))
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", tok.token_to_id("[CLS]")),
-                                                 ("[SEP]", tok.token_to_id("[SEP]"))])
-    tok.add_tokens([AddedToken("hello", single_word=True, normalized=True),
-                    AddedToken("<mask>", lstrip=True, normalized=False)])
-    tok.add_special_tokens([AddedToken("<sep>", rstrip=True, lstrip=True, normalized=False)])
-    out["synth_norm"] = (tok, None)
+    def make_synth_norm():
+        tok = train(models.BPE(unk_token="[UNK]"),
+                    trainers.BpeTrainer(vocab_size=400, special_tokens=["[UNK]", "[CLS]", "[SEP]"]),
+                    normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase(),
+                                          normalizers.Strip(), normalizers.Replace(Regex(r"\s+"), " ")]),
+                    pre_tokenizers.Sequence([pre_tokenizers.Split(" ", "merged_with_next"),
+                                             pre_tokenizers.Digits(individual_digits=False),
+                                             pre_tokenizers.Split(Regex(r"[.,!?]+"), "isolated")]))
+        tok.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]", special_tokens=[("[CLS]", tok.token_to_id("[CLS]")),
+                                                     ("[SEP]", tok.token_to_id("[SEP]"))])
+        tok.add_tokens([AddedToken("hello", single_word=True, normalized=True),
+                        AddedToken("<mask>", lstrip=True, normalized=False)])
+        tok.add_special_tokens([AddedToken("<sep>", rstrip=True, lstrip=True, normalized=False)])
+        return tok
+    out["synth_norm"] = (make_synth_norm, None)
+
+    specials = ["<unk>", "<s>", "</s>"] + ["<0x%02X>" % i for i in range(256)]
 
     # synth_meta: Metaspace always + split, byte fallback, NFD, Metaspace decoder
-    specials = ["<unk>", "<s>", "</s>"] + ["<0x%02X>" % i for i in range(256)]
-    tok = train(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True),
-                trainers.BpeTrainer(vocab_size=700, special_tokens=specials),
-                normalizers.NFD(),
-                pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=True))
-    tok.decoder = decoders.Sequence([decoders.ByteFallback(),
-                                     decoders.Metaspace(replacement="\u2581", prepend_scheme="always")])
-    tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", special_tokens=[("<s>", 1), ("</s>", 2)])
-    tok.add_tokens([AddedToken("[x]", normalized=False)])
-    out["synth_meta"] = (tok, None)
+    def make_synth_meta():
+        tok = train(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True),
+                    trainers.BpeTrainer(vocab_size=700, special_tokens=specials),
+                    normalizers.NFD(),
+                    pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=True))
+        tok.decoder = decoders.Sequence([decoders.ByteFallback(),
+                                         decoders.Metaspace(replacement="\u2581", prepend_scheme="always")])
+        tok.post_processor = processors.TemplateProcessing(
+            single="<s> $A </s>", special_tokens=[("<s>", 1), ("</s>", 2)])
+        tok.add_tokens([AddedToken("[x]", normalized=False)])
+        return tok
+    out["synth_meta"] = (make_synth_meta, None)
 
     # synth_split: prefix/suffix model, Split merged_with_previous / removed / contiguous+invert,
     # decoders Replace(regex), Replace, Fuse, Strip with stop, Replace after Fuse
-    tok = train(models.BPE(unk_token="[UNK]", continuing_subword_prefix="##", end_of_word_suffix="</w>"),
-                trainers.BpeTrainer(vocab_size=500, special_tokens=["[UNK]"],
-                                    continuing_subword_prefix="##", end_of_word_suffix="</w>"),
-                normalizers.Sequence([normalizers.Prepend("^"), normalizers.Lowercase()]),
-                pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(r"[aeiou]"), "merged_with_previous"),
-                                         pre_tokenizers.Split(Regex(r"\s+"), "removed"),
-                                         pre_tokenizers.Split(Regex(r"\w+"), "contiguous", invert=True)]))
-    tok.decoder = decoders.Sequence([decoders.Replace(Regex("</w>"), " "), decoders.Replace("##", ""),
-                                     decoders.Fuse(), decoders.Strip(" ", 1, 2), decoders.Replace(" e", "_E")])
-    out["synth_split"] = (tok, None)
+    def make_synth_split():
+        tok = train(models.BPE(unk_token="[UNK]", continuing_subword_prefix="##", end_of_word_suffix="</w>"),
+                    trainers.BpeTrainer(vocab_size=500, special_tokens=["[UNK]"],
+                                        continuing_subword_prefix="##", end_of_word_suffix="</w>"),
+                    normalizers.Sequence([normalizers.Prepend("^"), normalizers.Lowercase()]),
+                    pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(r"[aeiou]"), "merged_with_previous"),
+                                             pre_tokenizers.Split(Regex(r"\s+"), "removed"),
+                                             pre_tokenizers.Split(Regex(r"\w+"), "contiguous", invert=True)]))
+        tok.decoder = decoders.Sequence([decoders.Replace(Regex("</w>"), " "), decoders.Replace("##", ""),
+                                         decoders.Fuse(), decoders.Strip(" ", 1, 2), decoders.Replace(" e", "_E")])
+        return tok
+    out["synth_split"] = (make_synth_split, None)
 
     # synth_first: Metaspace first without split, decoder Strip(2, 1) after Fuse, legacy merges
-    tok = train(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True),
-                trainers.BpeTrainer(vocab_size=700, special_tokens=specials),
-                None, pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=False))
-    tok.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(),
-                                     decoders.Fuse(), decoders.Strip(" ", 2, 1)])
-    tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A", special_tokens=[("<s>", 1)])
-    tok.add_special_tokens([AddedToken("<|tool|>", normalized=False)])
-    tok.add_tokens([AddedToken("<think>", normalized=False, rstrip=True)])
-    out["synth_first"] = (tok, "legacy_merges")
+    def make_synth_first():
+        tok = train(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True),
+                    trainers.BpeTrainer(vocab_size=700, special_tokens=specials),
+                    None, pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=False))
+        tok.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(),
+                                         decoders.Fuse(), decoders.Strip(" ", 2, 1)])
+        tok.post_processor = processors.TemplateProcessing(
+            single="<s> $A", special_tokens=[("<s>", 1)])
+        tok.add_special_tokens([AddedToken("<|tool|>", normalized=False)])
+        tok.add_tokens([AddedToken("<think>", normalized=False, rstrip=True)])
+        return tok
+    out["synth_first"] = (make_synth_first, "legacy_merges")
 
     # synth_bytes: Whitespace + ByteLevel(add_prefix_space), ignore_merges, ByteLevel decoder
-    tok = train(models.BPE(), trainers.BpeTrainer(vocab_size=600, special_tokens=["<|end|>"],
-                                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet()),
-                normalizers.NFKD(),
-                pre_tokenizers.Sequence([pre_tokenizers.Whitespace(),
-                                         pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=True)]))
-    tok.decoder = decoders.ByteLevel()
-    tok.post_processor = processors.Sequence([
-        processors.ByteLevel(trim_offsets=False),
-        processors.TemplateProcessing(single="$A <|end|>", special_tokens=[("<|end|>", 0)])])
-    out["synth_bytes"] = (tok, "ignore_merges")
+    def make_synth_bytes():
+        tok = train(models.BPE(), trainers.BpeTrainer(vocab_size=600, special_tokens=["<|end|>"],
+                                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet()),
+                    normalizers.NFKD(),
+                    pre_tokenizers.Sequence([pre_tokenizers.Whitespace(),
+                                             pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=True)]))
+        tok.decoder = decoders.ByteLevel()
+        tok.post_processor = processors.Sequence([
+            processors.ByteLevel(trim_offsets=False),
+            processors.TemplateProcessing(single="$A <|end|>", special_tokens=[("<|end|>", 0)])])
+        return tok
+    out["synth_bytes"] = (make_synth_bytes, "ignore_merges")
     return out
 
 
-def write_synthetic(name, tok, tweak):
+def write_synthetic(name, make, tweak):
     folder = os.path.join(OUT, name)
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, "tokenizer.json")
-    data = json.loads(tok.to_str())
+    if os.path.exists(path):
+        return folder
+    data = json.loads(make().to_str())
     if tweak == "legacy_merges":
         data["model"]["merges"] = [" ".join(m) for m in data["model"]["merges"]]
     if tweak == "ignore_merges":
@@ -234,8 +250,8 @@ def main():
         json.dump(CORPUS, f, ensure_ascii=False, indent=0)
     rng = random.Random(1234)
     folders = list(FOLDERS)
-    for name, (tok, tweak) in synthetic().items():
-        folders.append(write_synthetic(name, tok, tweak))
+    for name, (make, tweak) in synthetic().items():
+        folders.append(write_synthetic(name, make, tweak))
     for folder in folders:
         path = os.path.join(folder, "tokenizer.json")
         if not os.path.exists(path):

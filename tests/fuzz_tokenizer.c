@@ -1,0 +1,103 @@
+/* libFuzzer harness for the tokenizer (not part of `make`). Build and run from the repository root:
+ *
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -o /tmp/fuzz_tokenizer \
+ *       tests/fuzz_tokenizer.c tokenizer/added.c tokenizer/bpe.c tokenizer/components.c \
+ *       tokenizer/decode.c tokenizer/encode.c tokenizer/load.c tokenizer/model.c \
+ *       tokenizer/normalize.c tokenizer/pattern.c tokenizer/pretokenize.c tokenizer/strmap.c \
+ *       tokenizer/utf8.c runtime/error.c -lcjson -lpcre2-8 -lutf8proc -lpthread
+ *   /tmp/fuzz_tokenizer -max_total_time=60
+ *
+ * The first input byte picks what is fuzzed:
+ *   0: the rest is text, encoded with every tokenizer (any bytes: invalid UTF-8 must be an error)
+ *   1: the rest is ids (2 bytes each), decoded whole and streaming, which must agree
+ *   2: the rest is a tokenizer.json, loaded (it must load or fail with a message, never crash)
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../runtime/error.h"
+#include "../tokenizer/tokenizer.h"
+
+static const char *dirs[] = {"../shared/tokenizers/llama3", "../shared/tokenizers/mistral-v0.3",
+                             "../shared/models/stories260K", "tests/fixtures/tokenizer/synth_norm",
+                             "tests/fixtures/tokenizer/synth_split"};
+#define N_DIRS (int)(sizeof dirs / sizeof *dirs)
+static slm_tokenizer *toks[N_DIRS];
+static char tmpdir[] = "/tmp/fuzz_tok_XXXXXX";
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc;
+    (void)argv;
+    for (int i = 0; i < N_DIRS; i++)
+        if (!(toks[i] = slm_tokenizer_load(dirs[i]))) {
+            fprintf(stderr, "%s\n", slm_error());
+            abort();
+        }
+    if (!mkdtemp(tmpdir)) abort();
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size < 1) return 0;
+    int mode = data[0] % 3;
+    data++;
+    size--;
+    if (mode == 0) {
+        for (int i = 0; i < N_DIRS; i++) {
+            int *ids, n;
+            if (slm_tokenize(toks[i], (const char *)data, size, 1, (int)(size & 1), &ids, &n) == 0) free(ids);
+        }
+    } else if (mode == 1) {
+        for (int i = 0; i < N_DIRS; i++) {
+            int n = (int)(size / 2), v = slm_tokenizer_vocab_size(toks[i]);
+            int *ids = malloc(sizeof(int) * (size_t)(n + 1));
+            for (int k = 0; k < n; k++) ids[k] = (data[2 * k] | data[2 * k + 1] << 8) % (v + 2) - 1;
+            char *whole;
+            size_t len;
+            int rc = slm_detokenize(toks[i], ids, n, n & 1, &whole, &len);
+            slm_detok_stream *s = slm_detok_stream_new(toks[i], n & 1);
+            char *acc = malloc(len * 2 + 16);
+            size_t acc_n = 0;
+            int src = 0;
+            for (int k = 0; k <= n && src == 0; k++) {
+                const char *b;
+                size_t bn;
+                src = k < n ? slm_detok_stream_push(s, ids[k], &b, &bn) : slm_detok_stream_flush(s, &b, &bn);
+                if (src == 0 && rc == 0) {
+                    if (acc_n + bn > len) abort(); /* stream gave more than the whole decode */
+                    memcpy(acc + acc_n, b, bn);
+                    acc_n += bn;
+                }
+            }
+            if ((rc == 0) != (src == 0)) abort();
+            if (rc == 0 && (acc_n != len || memcmp(acc, whole, len))) abort();
+            if (rc == 0) free(whole);
+            free(acc);
+            slm_detok_stream_free(s);
+            free(ids);
+        }
+    } else {
+        char path[64];
+        snprintf(path, sizeof path, "%s/tokenizer.json", tmpdir);
+        FILE *f = fopen(path, "wb");
+        if (!f) return 0;
+        fwrite(data, 1, size, f);
+        fclose(f);
+        slm_tokenizer *t = slm_tokenizer_load(tmpdir);
+        if (t) {
+            int *ids, n;
+            if (slm_tokenize(t, "Hello <s> wörld 123!", 21, 1, 1, &ids, &n) == 0) {
+                char *out;
+                size_t len;
+                if (slm_detokenize(t, ids, n, 0, &out, &len) == 0) free(out);
+                free(ids);
+            }
+            slm_tokenizer_free(t);
+        } else if (!slm_error()[0] || strchr(slm_error(), '\n'))
+            abort(); /* a failure must leave one line */
+    }
+    return 0;
+}
