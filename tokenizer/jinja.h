@@ -13,7 +13,7 @@
  *
  * Files: jinja_lex.c (source -> tokens, whitespace control), jinja_parse.c (tokens -> tree),
  * jinja_value.c (arena, values, str/repr/json), jinja_eval.c (statements, expressions, scopes),
- * jinja_builtin.c (filters, tests, methods, global functions).
+ * jinja_builtin.c (filters, tests, methods, global functions), jinja_str.c (Python's str operations).
  */
 #ifndef SLM_JINJA_H
 #define SLM_JINJA_H
@@ -40,8 +40,8 @@ char *jinja_render(const jinja_template *t, const cJSON *vars, const struct tm *
  * ------------------------------------------------------------------------------------------- */
 
 /* Limits against hostile templates. */
-#define JINJA_MAX_NESTING 200          /* parser: nested expressions and blocks */
-#define JINJA_MAX_DEPTH 3000           /* evaluator: nested evaluation calls */
+#define JINJA_MAX_NESTING 100          /* parser: nested expressions and blocks */
+#define JINJA_MAX_DEPTH 1000           /* evaluator: nested evaluation calls */
 #define JINJA_MAX_MACRO_DEPTH 100      /* macro calls in progress */
 #define JINJA_MAX_VALUE_DEPTH 400      /* nesting of lists/dicts in repr, json and == */
 #define JINJA_MAX_STEPS 10000000L      /* evaluation steps per render */
@@ -94,6 +94,7 @@ typedef struct jinja_method jinja_method;
 
 typedef struct {
     jinja_type type;
+    unsigned char markup; /* JV_STR marked safe (markupsafe.Markup): "+" escapes a plain str operand */
     union {
         int64_t i;
         double f;
@@ -113,6 +114,8 @@ typedef struct {
 struct jinja_list {
     int n, cap;
     jval *v;
+    int is_range;      /* made by range(): prints as range(start, stop[, step]), no tojson, != lists */
+    int64_t range[3];  /* start, stop, step */
 };
 struct jinja_dict { /* insertion-ordered; looked up linearly (chat data is small) */
     int n, cap;
@@ -167,6 +170,9 @@ void jb_put(jinja_buf *b, const char *s, size_t n);
 void jb_puts(jinja_buf *b, const char *s);
 void jb_putc(jinja_buf *b, char c);
 jval jb_value(jinja_buf *b);
+
+/* markupsafe.escape() of a string: & < > " ' as HTML entities. */
+jval jv_html_escape(jinja_arena *a, jval s);
 
 /* str(v) and repr(v) as Python writes them (Undefined prints as ""). */
 void jv_write_str(jinja_buf *b, jval v, int line);
@@ -268,9 +274,29 @@ jval jinja_eval(jinja_state *st, jinja_frame *f, const jnode *e);
 jval jinja_call_value(jinja_state *st, jinja_frame *f, int line, jval fn, jval *args, int nargs,
                       const char **kwnames, jval *kwvals, int nkw);
 jval jinja_getattr(jinja_state *st, int line, jval obj, const char *name);
+/* l <op> r for the arithmetic operators OP_ADD..OP_POW, with Python's rules. */
+jval jinja_binop(jinja_state *st, int line, int op, jval l, jval r);
 jval jinja_getitem(jinja_state *st, int line, jval obj, jval key);
 /* Items of an iterable (list, tuple, dict keys, string characters, Undefined as empty). */
 jinja_list *jinja_iterate(jinja_state *st, int line, jval v);
+
+/* jinja_str.c: Python's str operations */
+enum { CASE_LOWER, CASE_UPPER, CASE_SWAP, CASE_CAPITALIZE, CASE_TITLE };
+jval js_change_case(jinja_arena *a, jval s, int mode); /* lower(), upper(), swapcase(), capitalize(), title() */
+jval js_title_words(jinja_arena *a, jval s);           /* Jinja's title filter */
+jval js_strip(jinja_arena *a, int line, jval s, jval chars, int left, int right); /* chars: str or none */
+jval js_split(jinja_arena *a, int line, jval s, jval sep, int64_t maxsplit, int from_right);
+jval js_replace(jinja_arena *a, jval s, jval old, jval new_, int64_t count);
+jval js_splitlines(jinja_arena *a, jval s, int keepends);
+jval js_pad(jinja_arena *a, int line, jval s, int64_t width, jval fill, int mode); /* 0 center, 1 ljust, 2 rjust */
+const char *js_find(const char *h, size_t hn, const char *needle, size_t nn);
+const char *js_rfind(const char *h, size_t hn, const char *needle, size_t nn);
+int js_parse_int(jval s, int base, int64_t *out);     /* Python's int(str, base) */
+int js_parse_float(jinja_arena *a, jval s, double *out); /* Python's float(str) */
+int js_has_case(jval s, int upper);                     /* islower() / isupper() */
+int js_char_class(jval s, int which); /* isdigit, isalpha, isalnum, isspace, isnumeric, isascii (0..5) */
+int js_istitle(jinja_arena *a, jval s);
+int64_t js_wordcount(jval s); /* runs of \w characters, as Jinja's wordcount */
 
 /* jinja_builtin.c */
 int jinja_filter_known(const char *name); /* a filter Jinja has (implemented here or not) */

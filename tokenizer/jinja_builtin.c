@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <utf8proc.h>
 
 /* ---- argument binding ---- */
 
@@ -65,291 +64,6 @@ static jval tuple_of(jinja_state *st, jval a, jval b) {
     return t;
 }
 
-/* ---- string helpers ---- */
-
-static void put_cp(jinja_buf *b, uint32_t cp) {
-    char u[4];
-    jb_put(b, u, (size_t)ju_encode(cp, u));
-}
-
-static int cat_of(uint32_t cp) { return utf8proc_category((utf8proc_int32_t)cp); }
-static int is_upper_cat(uint32_t cp) { return cat_of(cp) == UTF8PROC_CATEGORY_LU; }
-static int is_lower_cat(uint32_t cp) { return cat_of(cp) == UTF8PROC_CATEGORY_LL; }
-static int is_title_cat(uint32_t cp) { return cat_of(cp) == UTF8PROC_CATEGORY_LT; }
-static int is_cased(uint32_t cp) { return is_upper_cat(cp) || is_lower_cat(cp) || is_title_cat(cp); }
-
-/* Python's full case mappings where they differ from the simple ones that matter in practice. */
-static void put_upper(jinja_buf *b, uint32_t cp) {
-    if (cp == 0xDF) jb_puts(b, "SS");
-    else put_cp(b, (uint32_t)utf8proc_toupper((utf8proc_int32_t)cp));
-}
-static void put_lower(jinja_buf *b, uint32_t cp) {
-    if (cp == 0x130) jb_puts(b, "i\xcc\x87");
-    else put_cp(b, (uint32_t)utf8proc_tolower((utf8proc_int32_t)cp));
-}
-static void put_title(jinja_buf *b, uint32_t cp) {
-    if (cp == 0xDF) jb_puts(b, "Ss");
-    else put_cp(b, (uint32_t)utf8proc_totitle((utf8proc_int32_t)cp));
-}
-
-enum { CASE_LOWER, CASE_UPPER, CASE_SWAP, CASE_CAPITALIZE, CASE_TITLE };
-
-static jval change_case(jinja_state *st, jval s, int mode) {
-    jinja_buf b;
-    jb_init(&b, st->a);
-    int prev_cased = 0, first = 1;
-    for (size_t i = 0; i < s.s.n;) {
-        uint32_t cp;
-        i += ju_decode(s.s.p + i, s.s.n - i, &cp);
-        switch (mode) {
-        case CASE_LOWER: put_lower(&b, cp); break;
-        case CASE_UPPER: put_upper(&b, cp); break;
-        case CASE_SWAP:
-            if (is_upper_cat(cp)) put_lower(&b, cp);
-            else if (is_lower_cat(cp)) put_upper(&b, cp);
-            else put_cp(&b, cp);
-            break;
-        case CASE_CAPITALIZE:
-            if (first) put_title(&b, cp);
-            else put_lower(&b, cp);
-            break;
-        case CASE_TITLE: /* str.title() */
-            if (is_upper_cat(cp) || is_title_cat(cp)) {
-                if (prev_cased) put_lower(&b, cp);
-                else put_cp(&b, cp);
-                prev_cased = 1;
-            } else if (is_lower_cat(cp)) {
-                if (!prev_cased) put_title(&b, cp);
-                else put_cp(&b, cp);
-                prev_cased = 1;
-            } else {
-                put_cp(&b, cp);
-                prev_cased = 0;
-            }
-            break;
-        }
-        first = 0;
-    }
-    return jb_value(&b);
-}
-
-/* Jinja's title filter: capitalize each piece between runs of "-", whitespace, "(", "{", "[", "<". */
-static jval jinja_title(jinja_state *st, jval s) {
-    jinja_buf b;
-    jb_init(&b, st->a);
-    int at_start = 1;
-    for (size_t i = 0; i < s.s.n;) {
-        uint32_t cp;
-        i += ju_decode(s.s.p + i, s.s.n - i, &cp);
-        int sep = cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<' || ju_isspace(cp);
-        if (sep) {
-            put_cp(&b, cp);
-            at_start = 1;
-        } else if (at_start) {
-            put_upper(&b, cp);
-            at_start = 0;
-        } else {
-            put_lower(&b, cp);
-        }
-    }
-    return jb_value(&b);
-}
-
-static int in_chars(uint32_t cp, jval chars) {
-    if (chars.type != JV_STR) return ju_isspace(cp);
-    for (size_t i = 0; i < chars.s.n;) {
-        uint32_t c;
-        i += ju_decode(chars.s.p + i, chars.s.n - i, &c);
-        if (c == cp) return 1;
-    }
-    return 0;
-}
-
-static size_t prev_cp_start(const char *p, size_t end) {
-    size_t s = end - 1;
-    while (s > 0 && ((unsigned char)p[s] & 0xC0) == 0x80) s--;
-    return s;
-}
-
-static jval do_strip(jinja_state *st, int line, jval s, jval chars, int left, int right) {
-    if (chars.type != JV_NONE && chars.type != JV_STR && chars.type != JV_UNDEF)
-        jinja_fail(st->a, line, "strip arg must be None or str");
-    size_t a = 0, b = s.s.n;
-    while (left && a < b) {
-        uint32_t cp;
-        size_t k = ju_decode(s.s.p + a, b - a, &cp);
-        if (!in_chars(cp, chars)) break;
-        a += k;
-    }
-    while (right && b > a) {
-        size_t st0 = prev_cp_start(s.s.p, b);
-        uint32_t cp;
-        ju_decode(s.s.p + st0, b - st0, &cp);
-        if (!in_chars(cp, chars)) break;
-        b = st0;
-    }
-    return jv_str(s.s.p + a, b - a);
-}
-
-static size_t ws_run(const char *p, size_t n, size_t i, int want_space) {
-    while (i < n) {
-        uint32_t cp;
-        size_t k = ju_decode(p + i, n - i, &cp);
-        if (ju_isspace(cp) != want_space) break;
-        i += k;
-    }
-    return i;
-}
-
-static const char *find_bytes(const char *h, size_t hn, const char *nd, size_t nn) {
-    if (nn == 0) return h;
-    return memmem(h, hn, nd, nn);
-}
-
-static const char *rfind_bytes(const char *h, size_t hn, const char *nd, size_t nn) {
-    if (nn > hn) return NULL;
-    for (size_t i = hn - nn + 1; i-- > 0;)
-        if (memcmp(h + i, nd, nn) == 0) return h + i;
-    return NULL;
-}
-
-static void reverse_list(jinja_list *l) {
-    for (int i = 0, j = l->n - 1; i < j; i++, j--) {
-        jval t = l->v[i];
-        l->v[i] = l->v[j];
-        l->v[j] = t;
-    }
-}
-
-/* str.split / str.rsplit */
-static jval do_split(jinja_state *st, int line, jval s, jval sep, int64_t maxsplit, int from_right) {
-    jval out = jv_list(st->a, 0);
-    const char *p = s.s.p;
-    size_t n = s.s.n;
-    if (maxsplit < 0) maxsplit = INT64_MAX;
-    if (sep.type == JV_NONE || sep.type == JV_UNDEF) {
-        if (!from_right) {
-            size_t i = ws_run(p, n, 0, 1);
-            int64_t count = 0;
-            while (i < n) {
-                if (count == maxsplit) {
-                    size_t e = n;
-                    jl_push(st->a, out.l, jv_str(p + i, e - i));
-                    break;
-                }
-                size_t e = ws_run(p, n, i, 0);
-                jl_push(st->a, out.l, jv_str(p + i, e - i));
-                count++;
-                i = ws_run(p, n, e, 1);
-            }
-        } else {
-            size_t e = n;
-            int64_t count = 0;
-            /* skip trailing whitespace */
-            while (e > 0) {
-                size_t b = prev_cp_start(p, e);
-                uint32_t cp;
-                ju_decode(p + b, e - b, &cp);
-                if (!ju_isspace(cp)) break;
-                e = b;
-            }
-            while (e > 0) {
-                if (count == maxsplit) {
-                    jl_push(st->a, out.l, jv_str(p, e));
-                    break;
-                }
-                size_t b = e;
-                while (b > 0) {
-                    size_t c = prev_cp_start(p, b);
-                    uint32_t cp;
-                    ju_decode(p + c, b - c, &cp);
-                    if (ju_isspace(cp)) break;
-                    b = c;
-                }
-                jl_push(st->a, out.l, jv_str(p + b, e - b));
-                count++;
-                e = b;
-                while (e > 0) {
-                    size_t c = prev_cp_start(p, e);
-                    uint32_t cp;
-                    ju_decode(p + c, e - c, &cp);
-                    if (!ju_isspace(cp)) break;
-                    e = c;
-                }
-            }
-            reverse_list(out.l);
-        }
-        return out;
-    }
-    sep = str_arg(st, line, "split", sep);
-    if (sep.s.n == 0) jinja_fail(st->a, line, "empty separator");
-    if (!from_right) {
-        size_t i = 0;
-        int64_t count = 0;
-        for (;;) {
-            const char *f = count < maxsplit ? find_bytes(p + i, n - i, sep.s.p, sep.s.n) : NULL;
-            if (!f) {
-                jl_push(st->a, out.l, jv_str(p + i, n - i));
-                break;
-            }
-            jl_push(st->a, out.l, jv_str(p + i, (size_t)(f - (p + i))));
-            i = (size_t)(f - p) + sep.s.n;
-            count++;
-        }
-    } else {
-        size_t e = n;
-        int64_t count = 0;
-        for (;;) {
-            const char *f = count < maxsplit ? rfind_bytes(p, e, sep.s.p, sep.s.n) : NULL;
-            if (!f) {
-                jl_push(st->a, out.l, jv_str(p, e));
-                break;
-            }
-            size_t after = (size_t)(f - p) + sep.s.n;
-            jl_push(st->a, out.l, jv_str(p + after, e - after));
-            e = (size_t)(f - p);
-            count++;
-        }
-        reverse_list(out.l);
-    }
-    return out;
-}
-
-static jval do_replace(jinja_state *st, jval s, jval old, jval new_, int64_t count) {
-    jinja_buf b;
-    jb_init(&b, st->a);
-    if (count < 0) count = INT64_MAX;
-    if (old.s.n == 0) {
-        /* Python inserts the replacement around every character. */
-        int64_t done = 0;
-        size_t i = 0;
-        for (;;) {
-            if (done < count) {
-                jb_put(&b, new_.s.p, new_.s.n);
-                done++;
-            }
-            if (i >= s.s.n) break;
-            uint32_t cp;
-            size_t k = ju_decode(s.s.p + i, s.s.n - i, &cp);
-            jb_put(&b, s.s.p + i, k);
-            i += k;
-        }
-        return jb_value(&b);
-    }
-    size_t i = 0;
-    int64_t done = 0;
-    while (done < count) {
-        const char *f = find_bytes(s.s.p + i, s.s.n - i, old.s.p, old.s.n);
-        if (!f) break;
-        jb_put(&b, s.s.p + i, (size_t)(f - (s.s.p + i)));
-        jb_put(&b, new_.s.p, new_.s.n);
-        i = (size_t)(f - s.s.p) + old.s.n;
-        done++;
-    }
-    jb_put(&b, s.s.p + i, s.s.n - i);
-    return jb_value(&b);
-}
-
 /* Byte range of s[start:end] (code point indices with Python's clamping); *cp_start gets start. */
 static void sub_range(jinja_state *st, int line, jval s, jval start, jval end, size_t *a, size_t *b,
                       int64_t *cp_start) {
@@ -382,104 +96,6 @@ static int affix_match(jinja_state *st, int line, const char *what, jval s, jval
     return memcmp(at_end ? s.s.p + s.s.n - affix.s.n : s.s.p, affix.s.p, affix.s.n) == 0;
 }
 
-static jval splitlines(jinja_state *st, jval s, int keepends) {
-    jval out = jv_list(st->a, 0);
-    size_t i = 0, start = 0;
-    while (i < s.s.n) {
-        uint32_t cp;
-        size_t k = ju_decode(s.s.p + i, s.s.n - i, &cp);
-        int brk = cp == '\n' || cp == '\r' || cp == 0x0B || cp == 0x0C || cp == 0x1C || cp == 0x1D || cp == 0x1E ||
-                  cp == 0x85 || cp == 0x2028 || cp == 0x2029;
-        if (!brk) {
-            i += k;
-            continue;
-        }
-        size_t eol = i + k;
-        if (cp == '\r' && eol < s.s.n && s.s.p[eol] == '\n') eol++;
-        jl_push(st->a, out.l, jv_str(s.s.p + start, (keepends ? eol : i) - start));
-        i = start = eol;
-    }
-    if (start < s.s.n) jl_push(st->a, out.l, jv_str(s.s.p + start, s.s.n - start));
-    return out;
-}
-
-static jval pad(jinja_state *st, int line, jval s, jval width, jval fill, int mode /* 0 center 1 ljust 2 rjust */) {
-    int64_t w = int_arg(st, line, "width", width);
-    int64_t n = (int64_t)ju_count(s.s.p, s.s.n);
-    if (w <= n) return s;
-    if (w > JINJA_MAX_STRING) jinja_fail(st->a, line, "width too large");
-    const char *fc = " ";
-    size_t fn = 1;
-    if (fill.type == JV_STR) {
-        if (ju_count(fill.s.p, fill.s.n) != 1)
-            jinja_fail(st->a, line, "the fill character must be exactly one character long");
-        fc = fill.s.p;
-        fn = fill.s.n;
-    }
-    int64_t marg = w - n, left;
-    if (mode == 0) left = marg / 2 + (marg & w & 1);
-    else if (mode == 1) left = 0;
-    else left = marg;
-    jinja_buf b;
-    jb_init(&b, st->a);
-    for (int64_t i = 0; i < left; i++) jb_put(&b, fc, fn);
-    jb_put(&b, s.s.p, s.s.n);
-    for (int64_t i = left; i < marg; i++) jb_put(&b, fc, fn);
-    return jb_value(&b);
-}
-
-/* Python's int(str): optional sign, digits with single underscores between them, spaces around. */
-static int parse_py_int(jval s, int base, int64_t *out) {
-    const char *p = s.s.p, *e = s.s.p + s.s.n;
-    while (p < e && (*p == ' ' || (*p >= '\t' && *p <= '\r'))) p++;
-    while (e > p && (e[-1] == ' ' || (e[-1] >= '\t' && e[-1] <= '\r'))) e--;
-    int neg = 0;
-    if (p < e && (*p == '+' || *p == '-')) neg = *p++ == '-';
-    if (p == e) return 0;
-    uint64_t v = 0;
-    int prev_digit = 0;
-    for (; p < e; p++) {
-        if (*p == '_') {
-            if (!prev_digit || p + 1 == e) return 0;
-            prev_digit = 0;
-            continue;
-        }
-        int d = (*p >= '0' && *p <= '9') ? *p - '0' : (*p >= 'a' && *p <= 'z') ? *p - 'a' + 10 : (*p >= 'A' && *p <= 'Z') ? *p - 'A' + 10 : 99;
-        if (d >= base) return 0;
-        if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base) return 0;
-        v = v * (uint64_t)base + (uint64_t)d;
-        prev_digit = 1;
-    }
-    if (v > (uint64_t)INT64_MAX + (uint64_t)neg) return 0;
-    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
-    return 1;
-}
-
-/* Python's float(str). */
-static int parse_py_float(jinja_state *st, jval s, double *out) {
-    char *buf = ja_alloc(st->a, s.s.n + 1);
-    size_t k = 0;
-    const char *p = s.s.p, *e = s.s.p + s.s.n;
-    while (p < e && (*p == ' ' || (*p >= '\t' && *p <= '\r'))) p++;
-    while (e > p && (e[-1] == ' ' || (e[-1] >= '\t' && e[-1] <= '\r'))) e--;
-    for (const char *q = p; q < e; q++) {
-        if (*q == '_') {
-            if (q == p || q + 1 == e || !(q[-1] >= '0' && q[-1] <= '9') || !(q[1] >= '0' && q[1] <= '9')) return 0;
-            continue;
-        }
-        if (*q == 'x' || *q == 'X' || *q == '(') return 0; /* strtod would take hex and nan(...) */
-        buf[k++] = *q;
-    }
-    buf[k] = 0;
-    if (k == 0) return 0;
-    char *end;
-    double d = strtod(buf, &end);
-    if (*end) return 0;
-    const char *w = buf + (buf[0] == '+' || buf[0] == '-');
-    if ((w[0] == 'i' || w[0] == 'I') && strcasecmp(w, "inf") && strcasecmp(w, "infinity")) return 0;
-    *out = d;
-    return 1;
-}
 
 static jval do_length(jinja_state *st, int line, jval v) {
     switch (v.type) {
@@ -508,7 +124,7 @@ static jval get_attribute(jinja_state *st, int line, jval item, jval attr, jval 
                 if (*q < '0' || *q > '9') digits = 0;
             if (digits) {
                 int64_t i;
-                parse_py_int(key, 10, &i);
+                js_parse_int(key, 10, &i);
                 key = jv_int(i);
             }
             item = jinja_getitem(st, line, item, key);
@@ -523,7 +139,7 @@ static jval get_attribute(jinja_state *st, int line, jval item, jval attr, jval 
 /* Sort keys: strings fold to lower case unless case_sensitive (Jinja's ignore_case). */
 static jval sort_key(jinja_state *st, int line, jval item, jval attr, int case_sensitive) {
     jval k = attr.type == JV_NONE || attr.type == JV_UNDEF ? item : get_attribute(st, line, item, attr, jv_none());
-    if (!case_sensitive && k.type == JV_STR) k = change_case(st, k, CASE_LOWER);
+    if (!case_sensitive && k.type == JV_STR) k = js_change_case(st->a, k, CASE_LOWER);
     return k;
 }
 
@@ -570,22 +186,6 @@ static jval sorted(jinja_state *st, int line, jinja_list *in, jval attr, int cas
     return out;
 }
 
-static jval html_escape(jinja_state *st, jval s) {
-    jinja_buf b;
-    jb_init(&b, st->a);
-    for (size_t i = 0; i < s.s.n; i++) {
-        switch (s.s.p[i]) {
-        case '&': jb_puts(&b, "&amp;"); break;
-        case '<': jb_puts(&b, "&lt;"); break;
-        case '>': jb_puts(&b, "&gt;"); break;
-        case '"': jb_puts(&b, "&#34;"); break;
-        case '\'': jb_puts(&b, "&#39;"); break;
-        default: jb_putc(&b, s.s.p[i]);
-        }
-    }
-    return jb_value(&b);
-}
-
 /* Jinja's indent filter. */
 static jval do_indent(jinja_state *st, int line, jval s, jval width, int first, int blank) {
     jval ind;
@@ -603,7 +203,7 @@ static jval do_indent(jinja_state *st, int line, jval s, jval width, int first, 
     jb_init(&sb, st->a);
     jb_put(&sb, s.s.p, s.s.n);
     jb_putc(&sb, '\n'); /* as Jinja does, so that splitlines() keeps a trailing empty line */
-    jinja_list *lines = splitlines(st, jb_value(&sb), 0).l;
+    jinja_list *lines = js_splitlines(st->a, jb_value(&sb), 0).l;
     jinja_buf b;
     jb_init(&b, st->a);
     if (first) jb_put(&b, ind.s.p, ind.s.n);
@@ -662,21 +262,6 @@ static int in_list(const char *const *list, const char *name) {
 int jinja_filter_known(const char *name) { return in_list(jinja_filters, name); }
 int jinja_test_known(const char *name) { return in_list(jinja_tests, name); }
 
-static int str_has_case(jval s, int want_upper) {
-    int cased = 0;
-    for (size_t i = 0; i < s.s.n;) {
-        uint32_t cp;
-        i += ju_decode(s.s.p + i, s.s.n - i, &cp);
-        if (is_upper_cat(cp) || is_title_cat(cp)) {
-            if (!want_upper) return 0;
-            cased = 1;
-        } else if (is_lower_cat(cp)) {
-            if (want_upper) return 0;
-            cased = 1;
-        }
-    }
-    return cased;
-}
 
 int jinja_test(jinja_state *st, jinja_frame *f, int line, const char *name, jval v, jval *args, int nargs) {
     (void)f;
@@ -700,23 +285,19 @@ int jinja_test(jinja_state *st, jinja_frame *f, int line, const char *name, jval
                v.type == JV_UNDEF || v.type == JV_LOOP || v.type == JV_GEN;
     if (!strcmp(name, "callable"))
         return v.type == JV_MACRO || v.type == JV_FUNC || v.type == JV_METHOD || v.type == JV_UNDEF;
-    if (!strcmp(name, "escaped")) return 0;
+    if (!strcmp(name, "escaped")) return v.type == JV_STR && v.markup;
     if (!strcmp(name, "filter")) return v.type == JV_STR && jinja_filter_known(ja_strndup(st->a, v.s.p, v.s.n));
     if (!strcmp(name, "test")) return v.type == JV_STR && jinja_test_known(ja_strndup(st->a, v.s.p, v.s.n));
     if (!strcmp(name, "lower") || !strcmp(name, "upper")) {
         jval s = jv_to_str(st->a, v, line);
-        return str_has_case(s, name[0] == 'u');
+        return js_has_case(s, name[0] == 'u');
     }
     if (!strcmp(name, "odd") || !strcmp(name, "even")) {
-        int64_t i = int_arg(st, line, name, v);
-        return (i % 2 != 0) == (name[0] == 'o');
+        jval m = jinja_binop(st, line, OP_MOD, v, jv_int(2));
+        return jv_equal(st->a, m, jv_int(name[0] == 'o' ? 1 : 0));
     }
     if (nargs != 1) jinja_fail(st->a, line, "test '%s' takes one argument", name);
-    if (!strcmp(name, "divisibleby")) {
-        int64_t a = int_arg(st, line, name, v), b = int_arg(st, line, name, arg);
-        if (b == 0) jinja_fail(st->a, line, "integer division or modulo by zero");
-        return b == -1 || a % b == 0;
-    }
+    if (!strcmp(name, "divisibleby")) return jv_equal(st->a, jinja_binop(st, line, OP_MOD, v, arg), jv_int(0));
     if (!strcmp(name, "sameas")) {
         if (v.type != arg.type) return 0;
         switch (v.type) {
@@ -725,8 +306,9 @@ int jinja_test(jinja_state *st, jinja_frame *f, int line, const char *name, jval
         case JV_BOOL:
         case JV_INT: return v.i == arg.i;
         case JV_FLOAT: return v.f == arg.f;
-        case JV_STR: return v.s.p == arg.s.p && v.s.n == arg.s.n;
-        default: return jv_equal(st->a, v, arg) && v.l == arg.l;
+        case JV_STR: return v.s.n == arg.s.n && memcmp(v.s.p, arg.s.p, v.s.n) == 0;
+        case JV_FUNC: return v.fn == arg.fn;
+        default: return v.l == arg.l; /* the same object (the pointer members share their storage) */
         }
     }
     if (!strcmp(name, "in")) {
@@ -764,7 +346,8 @@ static jval select_items(jinja_state *st, jinja_frame *f, int line, jval in, jva
         test = ja_strndup(st->a, t.s.p, t.s.n);
         if (!jinja_test_known(test)) jinja_fail(st->a, line, "unknown test '%s'", test);
     }
-    jinja_list *items = jinja_iterate(st, line, in);
+    /* Jinja's select_or_reject only iterates a true value: none gives nothing */
+    jinja_list *items = jv_truthy(in) ? jinja_iterate(st, line, in) : jv_list(st->a, 0).l;
     jval out = jv_list(st->a, 0);
     for (int i = 0; i < items->n; i++) {
         jval x = by_attr ? get_attribute(st, line, items->v[i], args[0], jv_none()) : items->v[i];
@@ -783,14 +366,31 @@ static jval select_items(jinja_state *st, jinja_frame *f, int line, jval in, jva
         bind(st, line, what, names_, (int)(sizeof names_ / sizeof *names_), args, nargs, kwnames, kwvals, nkw, &p); \
     } while (0)
 
+/* Filters that run a str method keep a Markup string Markup. */
+static jval keep_markup(jval in, jval out) {
+    out.markup = in.type == JV_STR && in.markup;
+    return out;
+}
+
+static jval apply_filter(jinja_state *st, jinja_frame *f, int line, const char *name, jval in, jval *args,
+                         int nargs, const char **kwnames, jval *kwvals, int nkw);
+
 jval jinja_filter(jinja_state *st, jinja_frame *f, int line, const char *name, jval in, jval *args, int nargs,
                   const char **kwnames, jval *kwvals, int nkw) {
+    jval out = apply_filter(st, f, line, name, in, args, nargs, kwnames, kwvals, nkw);
+    static const char *const keeping[] = {"trim", "upper", "lower", "capitalize", "title", "center", "indent", NULL};
+    if (out.type == JV_STR && in_list(keeping, name)) out = keep_markup(in, out);
+    return out;
+}
+
+static jval apply_filter(jinja_state *st, jinja_frame *f, int line, const char *name, jval in, jval *args,
+                         int nargs, const char **kwnames, jval *kwvals, int nkw) {
     params p;
     memset(&p, 0, sizeof p);
     for (int i = 0; i < MAX_PARAMS; i++) p.v[i] = jv_none();
     if (!strcmp(name, "trim")) {
         BIND("trim", "chars");
-        return do_strip(st, line, jv_to_str(st->a, in, line), p.v[0], 1, 1);
+        return js_strip(st->a, line, jv_to_str(st->a, in, line), p.v[0], 1, 1);
     }
     if (!strcmp(name, "length") || !strcmp(name, "count")) {
         no_args(st, line, name, nargs, nkw);
@@ -799,15 +399,21 @@ jval jinja_filter(jinja_state *st, jinja_frame *f, int line, const char *name, j
     if (!strcmp(name, "upper") || !strcmp(name, "lower") || !strcmp(name, "capitalize")) {
         no_args(st, line, name, nargs, nkw);
         jval s = jv_to_str(st->a, in, line);
-        return change_case(st, s, name[0] == 'u' ? CASE_UPPER : name[0] == 'l' ? CASE_LOWER : CASE_CAPITALIZE);
+        return js_change_case(st->a, s, name[0] == 'u' ? CASE_UPPER : name[0] == 'l' ? CASE_LOWER : CASE_CAPITALIZE);
     }
     if (!strcmp(name, "title")) {
         no_args(st, line, name, nargs, nkw);
-        return jinja_title(st, jv_to_str(st->a, in, line));
+        return js_title_words(st->a, jv_to_str(st->a, in, line));
     }
-    if (!strcmp(name, "string") || !strcmp(name, "safe")) {
+    if (!strcmp(name, "string")) {
         no_args(st, line, name, nargs, nkw);
         return jv_to_str(st->a, in, line);
+    }
+    if (!strcmp(name, "safe")) {
+        no_args(st, line, name, nargs, nkw);
+        jval s = jv_to_str(st->a, in, line);
+        s.markup = 1;
+        return s;
     }
     if (!strcmp(name, "tojson")) {
         p.v[0] = jv_bool(0);
@@ -862,9 +468,11 @@ jval jinja_filter(jinja_state *st, jinja_frame *f, int line, const char *name, j
     }
     if (!strcmp(name, "first") || !strcmp(name, "last")) {
         no_args(st, line, name, nargs, nkw);
-        if (name[0] == 'l' && in.type == JV_GEN) jinja_fail(st->a, line, "'generator' object is not reversible");
+        if (name[0] == 'l' && in.type == JV_GEN)
+            jinja_fail(st->a, line, "'generator' object is not reversible");
         jinja_list *items = jinja_iterate(st, line, in);
-        if (items->n == 0) return jv_undef(name[0] == 'f' ? "No first item, sequence was empty." : "No last item, sequence was empty.");
+        if (items->n == 0 && name[0] == 'f') return jv_undef("No first item, sequence was empty.");
+        if (items->n == 0) return jv_undef("No last item, sequence was empty.");
         return items->v[name[0] == 'f' ? 0 : items->n - 1];
     }
     if (!strcmp(name, "list")) {
@@ -899,12 +507,14 @@ jval jinja_filter(jinja_state *st, jinja_frame *f, int line, const char *name, j
         case JV_BOOL: return jv_int(in.i);
         case JV_FLOAT:
             if (isnan(in.f)) return p.v[0];
-            if (isinf(in.f) || fabs(in.f) >= 9.2e18) jinja_fail(st->a, line, "int: cannot convert %g to an integer", in.f);
+            if (isinf(in.f) || fabs(in.f) >= 9.2e18)
+                jinja_fail(st->a, line, "int: cannot convert %g to an integer", in.f);
             return jv_int((int64_t)in.f);
         case JV_STR:
-            if (parse_py_int(in, (int)base, &i)) return jv_int(i);
-            if (parse_py_float(st, in, &d) && !isnan(d)) {
-                if (isinf(d) || fabs(d) >= 9.2e18) jinja_fail(st->a, line, "int: cannot convert float infinity to integer");
+            if (js_parse_int(in, (int)base, &i)) return jv_int(i);
+            if (js_parse_float(st->a, in, &d) && !isnan(d)) {
+                if (isinf(d) || fabs(d) >= 9.2e18)
+                    jinja_fail(st->a, line, "int: cannot convert %g to an integer", d);
                 return jv_int((int64_t)d);
             }
             return p.v[0];
@@ -917,7 +527,7 @@ jval jinja_filter(jinja_state *st, jinja_frame *f, int line, const char *name, j
         BIND("float", "default");
         double d;
         if (jv_is_number(in)) return jv_float(jv_as_double(in));
-        if (in.type == JV_STR && parse_py_float(st, in, &d)) return jv_float(d);
+        if (in.type == JV_STR && js_parse_float(st->a, in, &d)) return jv_float(d);
         if (in.type == JV_UNDEF) jv_fail_undefined(st->a, line, in);
         return p.v[0];
     }
@@ -942,7 +552,7 @@ jval jinja_filter(jinja_state *st, jinja_frame *f, int line, const char *name, j
         BIND("replace", "old", "new", "count");
         if (!p.given[0] || !p.given[1]) jinja_fail(st->a, line, "replace needs old and new");
         int64_t count = p.v[2].type == JV_NONE ? -1 : int_arg(st, line, "replace", p.v[2]);
-        return do_replace(st, jv_to_str(st->a, in, line), jv_to_str(st->a, p.v[0], line),
+        return js_replace(st->a, jv_to_str(st->a, in, line), jv_to_str(st->a, p.v[0], line),
                           jv_to_str(st->a, p.v[1], line), count);
     }
     if (!strcmp(name, "indent")) {
@@ -955,27 +565,16 @@ jval jinja_filter(jinja_state *st, jinja_frame *f, int line, const char *name, j
     if (!strcmp(name, "center")) {
         p.v[0] = jv_int(80);
         BIND("center", "width");
-        return pad(st, line, jv_to_str(st->a, in, line), p.v[0], jv_none(), 0);
+        return js_pad(st->a, line, jv_to_str(st->a, in, line), int_arg(st, line, "center", p.v[0]), jv_none(), 0);
     }
     if (!strcmp(name, "escape") || !strcmp(name, "e") || !strcmp(name, "forceescape")) {
         no_args(st, line, name, nargs, nkw);
-        return html_escape(st, jv_to_str(st->a, in, line));
+        if (in.type == JV_STR && in.markup && name[0] != 'f') return in;
+        return jv_html_escape(st->a, jv_to_str(st->a, in, line));
     }
     if (!strcmp(name, "wordcount")) {
         no_args(st, line, name, nargs, nkw);
-        jval s = jv_to_str(st->a, in, line);
-        int64_t words = 0;
-        int inword = 0;
-        for (size_t i = 0; i < s.s.n;) {
-            uint32_t cp;
-            i += ju_decode(s.s.p + i, s.s.n - i, &cp);
-            int c = cat_of(cp);
-            int w = cp == '_' || (c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_LO) ||
-                    (c >= UTF8PROC_CATEGORY_ND && c <= UTF8PROC_CATEGORY_NO);
-            if (w && !inword) words++;
-            inword = w;
-        }
-        return jv_int(words);
+        return jv_int(js_wordcount(jv_to_str(st->a, in, line)));
     }
     if (!strcmp(name, "reverse")) {
         no_args(st, line, name, nargs, nkw);
@@ -995,7 +594,7 @@ jval jinja_filter(jinja_state *st, jinja_frame *f, int line, const char *name, j
         return out;
     }
     if (!strcmp(name, "map")) {
-        jinja_list *items = jinja_iterate(st, line, in);
+        jinja_list *items = jv_truthy(in) ? jinja_iterate(st, line, in) : jv_list(st->a, 0).l;
         jval out = jv_list(st->a, items->n);
         const char *attrkw[] = {"attribute", "default"};
         int by_attr = 0;
@@ -1018,7 +617,8 @@ jval jinja_filter(jinja_state *st, jinja_frame *f, int line, const char *name, j
         const char *fn = ja_strndup(st->a, fname.s.p, fname.s.n);
         if (!jinja_filter_known(fn)) jinja_fail(st->a, line, "unknown filter '%s'", fn);
         for (int i = 0; i < items->n; i++)
-            jl_push(st->a, out.l, jinja_filter(st, f, line, fn, items->v[i], args + 1, nargs - 1, kwnames, kwvals, nkw));
+            jl_push(st->a, out.l,
+                    jinja_filter(st, f, line, fn, items->v[i], args + 1, nargs - 1, kwnames, kwvals, nkw));
         out.type = JV_GEN;
         return out;
     }
@@ -1134,22 +734,6 @@ int jinja_has_method(jval self, const char *name) {
     }
 }
 
-static int char_class(jval s, int which) {
-    if (s.s.n == 0) return 0;
-    for (size_t i = 0; i < s.s.n;) {
-        uint32_t cp;
-        i += ju_decode(s.s.p + i, s.s.n - i, &cp);
-        int c = cat_of(cp);
-        int letter = c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_LO;
-        int digit = c == UTF8PROC_CATEGORY_ND;
-        int numeric = c >= UTF8PROC_CATEGORY_ND && c <= UTF8PROC_CATEGORY_NO;
-        int ok = which == 0 ? digit : which == 1 ? letter : which == 2 ? (letter || numeric) : which == 3 ? ju_isspace(cp)
-                 : which == 4 ? numeric : cp < 0x80;
-        if (!ok) return 0;
-    }
-    return 1;
-}
-
 static int index_of(jinja_state *st, jval l, jval x) {
     for (int i = 0; i < l.l->n; i++)
         if (jv_equal(st->a, l.l->v[i], x)) return i;
@@ -1163,12 +747,12 @@ static jval str_method(jinja_state *st, int line, jval s, const char *name, jval
     for (int i = 0; i < MAX_PARAMS; i++) p.v[i] = jv_none();
     if (!strcmp(name, "strip") || !strcmp(name, "lstrip") || !strcmp(name, "rstrip")) {
         BIND(name, "chars");
-        return do_strip(st, line, s, p.v[0], name[0] != 'r', name[0] != 'l');
+        return js_strip(st->a, line, s, p.v[0], name[0] != 'r', name[0] != 'l');
     }
     if (!strcmp(name, "split") || !strcmp(name, "rsplit")) {
         p.v[1] = jv_int(-1);
         BIND(name, "sep", "maxsplit");
-        return do_split(st, line, s, p.v[0], int_arg(st, line, name, p.v[1]), name[0] == 'r');
+        return js_split(st->a, line, s, p.v[0], int_arg(st, line, name, p.v[1]), name[0] == 'r');
     }
     if (!strcmp(name, "startswith") || !strcmp(name, "endswith")) {
         no_kwargs(st, line, name, nkw);
@@ -1178,15 +762,20 @@ static jval str_method(jinja_state *st, int line, jval s, const char *name, jval
         sub_range(st, line, s, p.v[1], p.v[2], &a, &b, &cs);
         return jv_bool(affix_match(st, line, name, jv_str(s.s.p + a, b - a), p.v[0], name[0] == 'e'));
     }
-    if (!strcmp(name, "upper")) { no_args(st, line, name, nargs, nkw); return change_case(st, s, CASE_UPPER); }
-    if (!strcmp(name, "lower") || !strcmp(name, "casefold")) { no_args(st, line, name, nargs, nkw); return change_case(st, s, CASE_LOWER); }
-    if (!strcmp(name, "title")) { no_args(st, line, name, nargs, nkw); return change_case(st, s, CASE_TITLE); }
-    if (!strcmp(name, "capitalize")) { no_args(st, line, name, nargs, nkw); return change_case(st, s, CASE_CAPITALIZE); }
-    if (!strcmp(name, "swapcase")) { no_args(st, line, name, nargs, nkw); return change_case(st, s, CASE_SWAP); }
+    static const char *const no_arg_methods[] = {"upper",   "lower",   "casefold",  "title",   "capitalize",
+                                                 "swapcase", "isdigit", "isdecimal", "isalpha", "isalnum",
+                                                 "isspace", "isnumeric", "isascii", "islower", "isupper",
+                                                 "istitle", NULL};
+    if (in_list(no_arg_methods, name)) no_args(st, line, name, nargs, nkw);
+    if (!strcmp(name, "upper")) return js_change_case(st->a, s, CASE_UPPER);
+    if (!strcmp(name, "lower") || !strcmp(name, "casefold")) return js_change_case(st->a, s, CASE_LOWER);
+    if (!strcmp(name, "title")) return js_change_case(st->a, s, CASE_TITLE);
+    if (!strcmp(name, "capitalize")) return js_change_case(st->a, s, CASE_CAPITALIZE);
+    if (!strcmp(name, "swapcase")) return js_change_case(st->a, s, CASE_SWAP);
     if (!strcmp(name, "replace")) {
         p.v[2] = jv_int(-1);
         BIND(name, "old", "new", "count");
-        return do_replace(st, s, str_arg(st, line, name, p.v[0]), str_arg(st, line, name, p.v[1]),
+        return js_replace(st->a, s, str_arg(st, line, name, p.v[0]), str_arg(st, line, name, p.v[1]),
                           int_arg(st, line, name, p.v[2]));
     }
     if (!strcmp(name, "find") || !strcmp(name, "rfind") || !strcmp(name, "index") || !strcmp(name, "rindex") ||
@@ -1202,10 +791,10 @@ static jval str_method(jinja_state *st, int line, jval s, const char *name, jval
         if (!strcmp(name, "count")) {
             if (sub.s.n == 0) return jv_int((int64_t)ju_count(h, hn) + 1);
             int64_t c = 0;
-            for (const char *q = h; (q = find_bytes(q, hn - (size_t)(q - h), sub.s.p, sub.s.n)); q += sub.s.n) c++;
+            for (const char *q = h; (q = js_find(q, hn - (size_t)(q - h), sub.s.p, sub.s.n)); q += sub.s.n) c++;
             return jv_int(c);
         }
-        const char *at = name[0] == 'r' ? rfind_bytes(h, hn, sub.s.p, sub.s.n) : find_bytes(h, hn, sub.s.p, sub.s.n);
+        const char *at = name[0] == 'r' ? js_rfind(h, hn, sub.s.p, sub.s.n) : js_find(h, hn, sub.s.p, sub.s.n);
         if (!at) {
             if (strstr(name, "index")) jinja_fail(st->a, line, "substring not found");
             return jv_int(-1);
@@ -1229,13 +818,14 @@ static jval str_method(jinja_state *st, int line, jval s, const char *name, jval
     if (!strcmp(name, "splitlines")) {
         p.v[0] = jv_bool(0);
         BIND(name, "keepends");
-        return splitlines(st, s, jv_truthy(p.v[0]));
+        return js_splitlines(st->a, s, jv_truthy(p.v[0]));
     }
     if (!strcmp(name, "partition") || !strcmp(name, "rpartition")) {
         BIND(name, "sep");
         jval sep = str_arg(st, line, name, p.v[0]);
         if (sep.s.n == 0) jinja_fail(st->a, line, "empty separator");
-        const char *at = name[0] == 'r' ? rfind_bytes(s.s.p, s.s.n, sep.s.p, sep.s.n) : find_bytes(s.s.p, s.s.n, sep.s.p, sep.s.n);
+        const char *at = name[0] == 'r' ? js_rfind(s.s.p, s.s.n, sep.s.p, sep.s.n)
+                                        : js_find(s.s.p, s.s.n, sep.s.p, sep.s.n);
         jval t = jv_list(st->a, 3);
         t.type = JV_TUPLE;
         if (!at) {
@@ -1260,7 +850,8 @@ static jval str_method(jinja_state *st, int line, jval s, const char *name, jval
     }
     if (!strcmp(name, "center") || !strcmp(name, "ljust") || !strcmp(name, "rjust")) {
         BIND(name, "width", "fillchar");
-        return pad(st, line, s, p.v[0], p.v[1], name[0] == 'c' ? 0 : name[0] == 'l' ? 1 : 2);
+        int mode = name[0] == 'c' ? 0 : name[0] == 'l' ? 1 : 2;
+        return js_pad(st->a, line, s, int_arg(st, line, name, p.v[0]), p.v[1], mode);
     }
     if (!strcmp(name, "zfill")) {
         BIND(name, "width");
@@ -1277,20 +868,10 @@ static jval str_method(jinja_state *st, int line, jval s, const char *name, jval
     }
     static const char *const classes[] = {"isdigit", "isalpha", "isalnum", "isspace", "isnumeric", "isascii"};
     for (int c = 0; c < 6; c++)
-        if (!strcmp(name, classes[c])) { no_args(st, line, name, nargs, nkw); return jv_bool(c == 5 && s.s.n == 0 ? 1 : char_class(s, c)); }
-    if (!strcmp(name, "isdecimal")) { no_args(st, line, name, nargs, nkw); return jv_bool(char_class(s, 0)); }
-    if (!strcmp(name, "islower") || !strcmp(name, "isupper")) { no_args(st, line, name, nargs, nkw); return jv_bool(str_has_case(s, name[2] == 'u')); }
-    if (!strcmp(name, "istitle")) {
-        no_args(st, line, name, nargs, nkw);
-        jval t = change_case(st, s, CASE_TITLE);
-        int cased = 0;
-        for (size_t i = 0; i < s.s.n;) {
-            uint32_t cp;
-            i += ju_decode(s.s.p + i, s.s.n - i, &cp);
-            cased |= is_cased(cp);
-        }
-        return jv_bool(cased && t.s.n == s.s.n && !memcmp(t.s.p, s.s.p, s.s.n));
-    }
+        if (!strcmp(name, classes[c])) return jv_bool(c == 5 && s.s.n == 0 ? 1 : js_char_class(s, c));
+    if (!strcmp(name, "isdecimal")) return jv_bool(js_char_class(s, 0));
+    if (!strcmp(name, "islower") || !strcmp(name, "isupper")) return jv_bool(js_has_case(s, name[2] == 'u'));
+    if (!strcmp(name, "istitle")) return jv_bool(js_istitle(st->a, s));
     jinja_fail(st->a, line, "str method '%s' is not supported", name);
 }
 
@@ -1376,6 +957,7 @@ static jval build_dict(jinja_state *st, int line, const char *what, jval *args, 
     if (nargs > 1) jinja_fail(st->a, line, "%s expected at most 1 positional argument, got %d", what, nargs);
     if (nargs == 1) {
         jval src = args[0];
+        if (src.type == JV_UNDEF) jv_fail_undefined(st->a, line, src);
         if (src.type == JV_DICT || src.type == JV_NS) {
             for (int i = 0; i < src.d->n; i++) jd_set(st->a, d.d, src.d->keys[i], src.d->vals[i]);
         } else {
@@ -1413,6 +995,10 @@ jval jinja_global_call(jinja_state *st, int line, int fn, jval *args, int nargs,
                        JINJA_MAX_RANGE);
         jval out = jv_list(st->a, count > 0 ? (int)count : 0);
         for (int64_t i = start; stp > 0 ? i < stop : i > stop; i += stp) jl_push(st->a, out.l, jv_int(i));
+        out.l->is_range = 1;
+        out.l->range[0] = start;
+        out.l->range[1] = stop;
+        out.l->range[2] = stp;
         return out;
     }
     case JF_NAMESPACE: {

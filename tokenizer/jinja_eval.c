@@ -285,7 +285,9 @@ static jval repeat(jinja_state *st, int line, jval seq, int64_t times) {
         jinja_buf b;
         jb_init(&b, st->a);
         for (int64_t i = 0; i < times; i++) jb_put(&b, seq.s.p, seq.s.n);
-        return jb_value(&b);
+        jval out = jb_value(&b);
+        out.markup = seq.markup;
+        return out;
     }
     if (seq.l->n && (uint64_t)times > (uint64_t)JINJA_MAX_RANGE * 10 / (uint64_t)seq.l->n)
         jinja_fail(st->a, line, "list repetition too large");
@@ -294,6 +296,11 @@ static jval repeat(jinja_state *st, int line, jval seq, int64_t times) {
     for (int64_t i = 0; i < times; i++)
         for (int k = 0; k < seq.l->n; k++) jl_push(st->a, out.l, seq.l->v[k]);
     return out;
+}
+
+/* str, list or tuple: what "*" repeats (a range does not repeat) */
+static int is_sequence(jval v) {
+    return v.type == JV_STR || ((v.type == JV_LIST || v.type == JV_TUPLE) && !v.l->is_range);
 }
 
 static _Noreturn void bad_operands(jinja_state *st, int line, const char *op, jval l, jval r) {
@@ -305,7 +312,7 @@ static _Noreturn void bad_operands(jinja_state *st, int line, const char *op, jv
                jv_type_name(r));
 }
 
-static jval binop(jinja_state *st, int line, int op, jval l, jval r) {
+jval jinja_binop(jinja_state *st, int line, int op, jval l, jval r) {
     static const char *const names[] = {"", "+", "-", "*", "/", "//", "%", "**"};
     if (l.type == JV_UNDEF) jv_fail_undefined(st->a, line, l);
     if (r.type == JV_UNDEF) jv_fail_undefined(st->a, line, r);
@@ -320,13 +327,18 @@ static jval binop(jinja_state *st, int line, int op, jval l, jval r) {
         }
         if (nums) return jv_float(jv_as_double(l) + jv_as_double(r));
         if (l.type == JV_STR && r.type == JV_STR) {
+            /* Markup + str escapes the str (markupsafe), as templates that use |safe rely on */
+            if (l.markup && !r.markup) r = jv_html_escape(st->a, r);
+            if (r.markup && !l.markup) l = jv_html_escape(st->a, l);
             jinja_buf b;
             jb_init(&b, st->a);
             jb_put(&b, l.s.p, l.s.n);
             jb_put(&b, r.s.p, r.s.n);
-            return jb_value(&b);
+            jval out = jb_value(&b);
+            out.markup = l.markup;
+            return out;
         }
-        if ((l.type == JV_LIST || l.type == JV_TUPLE) && l.type == r.type) {
+        if ((l.type == JV_LIST || l.type == JV_TUPLE) && l.type == r.type && !l.l->is_range && !r.l->is_range) {
             jval out = jv_list(st->a, l.l->n + r.l->n);
             out.type = l.type;
             for (int i = 0; i < l.l->n; i++) jl_push(st->a, out.l, l.l->v[i]);
@@ -347,10 +359,8 @@ static jval binop(jinja_state *st, int line, int op, jval l, jval r) {
             return jv_int(v);
         }
         if (nums) return jv_float(jv_as_double(l) * jv_as_double(r));
-        if ((l.type == JV_STR || l.type == JV_LIST || l.type == JV_TUPLE) && (r.type == JV_INT || r.type == JV_BOOL))
-            return repeat(st, line, l, r.i);
-        if ((r.type == JV_STR || r.type == JV_LIST || r.type == JV_TUPLE) && (l.type == JV_INT || l.type == JV_BOOL))
-            return repeat(st, line, r, l.i);
+        if (is_sequence(l) && (r.type == JV_INT || r.type == JV_BOOL)) return repeat(st, line, l, r.i);
+        if (is_sequence(r) && (l.type == JV_INT || l.type == JV_BOOL)) return repeat(st, line, r, l.i);
         break;
     case OP_DIV:
         if (nums) {
@@ -396,9 +406,12 @@ static jval binop(jinja_state *st, int line, int op, jval l, jval r) {
             return jv_int(acc);
         }
         if (nums) {
-            if (jv_as_double(l) == 0 && jv_as_double(r) < 0)
-                jinja_fail(st->a, line, "0.0 cannot be raised to a negative power");
-            return jv_float(pow(jv_as_double(l), jv_as_double(r)));
+            double x = jv_as_double(l), y = jv_as_double(r), p = pow(x, y);
+            if (x == 0 && y < 0) jinja_fail(st->a, line, "0.0 cannot be raised to a negative power");
+            if (isinf(p) && isfinite(x) && isfinite(y)) jinja_fail(st->a, line, "numerical result out of range");
+            if (isnan(p) && !isnan(x) && !isnan(y))
+                jinja_fail(st->a, line, "a negative number cannot be raised to a fractional power here");
+            return jv_float(p);
         }
         break;
     }
@@ -418,7 +431,10 @@ static int contains(jinja_state *st, int line, jval needle, jval hay) {
         for (int i = 0; i < hay.l->n; i++)
             if (jv_equal(st->a, hay.l->v[i], needle)) return 1;
         return 0;
-    case JV_DICT: return jd_find(hay.d, needle) != NULL;
+    case JV_DICT:
+        if ((needle.type == JV_LIST && !needle.l->is_range) || needle.type == JV_DICT)
+            jinja_fail(st->a, line, "unhashable type: '%s'", jv_type_name(needle));
+        return jd_find(hay.d, needle) != NULL;
     case JV_UNDEF: return 0;
     case JV_GEN: {
         jinja_list *l = jinja_iterate(st, line, hay);
@@ -473,7 +489,9 @@ static jval call_macro(jinja_state *st, int line, jinja_macro *m, jval *args, in
     for (int i = 0; i < def->nnames; i++) {
         if (given[i]) continue;
         if (def->list2[i]) frame_set(st, f, def->names[i], jinja_eval(st, f, def->list2[i]));
-        else frame_set(st, f, def->names[i], jv_undef(fmt_hint(st, "parameter '%s' was not provided", def->names[i], NULL)));
+        else
+            frame_set(st, f, def->names[i],
+                      jv_undef(fmt_hint(st, "parameter '%s' was not provided", def->names[i], NULL)));
     }
     jinja_buf buf, *saved = st->out;
     jb_init(&buf, st->a);
@@ -577,7 +595,7 @@ jval jinja_eval(jinja_state *st, jinja_frame *f, const jnode *e) {
             jv_write_str(&b, r, e->line);
             r = jb_value(&b);
         } else {
-            r = binop(st, e->line, e->op, l, r);
+            r = jinja_binop(st, e->line, e->op, l, r);
         }
         break;
     case N_AND:

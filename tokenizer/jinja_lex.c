@@ -205,11 +205,20 @@ static size_t lex_number(lexer *lx, size_t pos) {
     }
     buf[k] = 0;
     if (k >= sizeof buf - 1) jinja_fail(lx->a, t->line, "number literal too long");
+    if (!is_float && s[pos] == '0') {
+        /* An integer with a leading zero is only zeros ("02" is two tokens, as in Jinja). */
+        i = pos + 1;
+        while (i < n && (s[i] == '0' || (s[i] == '_' && i + 1 < n && s[i + 1] == '0'))) i++;
+        t->i = 0;
+        return i;
+    }
     if (is_float) {
         t->type = T_FLOAT;
         t->f = strtod(buf, NULL);
     } else {
-        if (k > 18 && strcmp(buf, "9223372036854775807") > 0 && k >= 19)
+        size_t z = 0;
+        while (z + 1 < k && buf[z] == '0') z++;
+        if (k - z > 19 || (k - z == 19 && strcmp(buf + z, "9223372036854775807") > 0))
             jinja_fail(lx->a, t->line, "integer literal too large");
         t->i = strtoll(buf, NULL, 10);
     }
@@ -233,7 +242,7 @@ static size_t lex_tag(lexer *lx, size_t pos, int is_block, size_t tag_start, cha
         if (pos >= n)
             jinja_fail(lx->a, line_at(lx, tag_start), "unexpected end of template: the tag opened here is not closed");
         if (depth == 0) {
-            if ((s[pos] == '-' || (is_block && s[pos] == '+')) && pos + 2 < n + 1 && strncmp(s + pos + 1, close, 2) == 0) {
+            if ((s[pos] == '-' || (is_block && s[pos] == '+')) && pos + 3 <= n && strncmp(s + pos + 1, close, 2) == 0) {
                 *modifier = s[pos];
                 push(lx, is_block ? T_BLOCK_END : T_VAR_END, pos);
                 return pos + 3;
@@ -338,6 +347,7 @@ jinja_token *jinja_lex(jinja_arena *a, const char *src, size_t len, int *ntok) {
         emit_text(&lx, pos, t - pos, mod, kind != '{', line_starting);
         size_t inner = t + 2 + (mod ? 1 : 0);
         char endmod = 0;
+        if (kind == '#' && inner == len) break; /* a lone "{#" at the very end is dropped, as Jinja does */
         if (kind == '#') {
             size_t e = inner;
             while (e + 1 < len && !(src[e] == '#' && src[e + 1] == '}')) e++;

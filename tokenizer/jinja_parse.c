@@ -280,8 +280,22 @@ static jnode *parse_subscript(parser *p, jnode *obj) {
         }
         FAIL(p, "expected a name after '.', got %s", describe(a));
     }
-    /* '[' index ']' or a slice '[' start ':' stop ':' step ']' */
+    /* '[' index ']' or a slice '[' start ':' stop ':' step ']'; "x[]" and "x[a, b]" index with a tuple */
     advance(p);
+    if (is_op(cur(p), "]") || (!is_op(cur(p), ":") && is_op(peek(p, 1), ","))) {
+        nodevec items = {0};
+        while (!is_op(cur(p), "]")) {
+            if (items.n) expect_op(p, ",");
+            nv_push(p, &items, parse_expression(p, 1));
+        }
+        advance(p);
+        jnode *n = node(p, N_ITEM, t->line), *k = node(p, N_TUPLE, t->line);
+        k->list = items.v;
+        k->n = items.n;
+        n->a = obj;
+        n->b = k;
+        return n;
+    }
     jnode *parts[3] = {NULL, NULL, NULL};
     int colons = 0;
     if (!is_op(cur(p), ":")) parts[0] = parse_expression(p, 1);
@@ -419,7 +433,11 @@ static jnode *parse_math2(parser *p) {
     jnode *l = parse_pow(p);
     for (;;) {
         jinja_token *t = cur(p);
-        int op = is_op(t, "*") ? OP_MUL : is_op(t, "/") ? OP_DIV : is_op(t, "//") ? OP_FLOORDIV : is_op(t, "%") ? OP_MOD : 0;
+        int op = 0;
+        if (is_op(t, "*")) op = OP_MUL;
+        else if (is_op(t, "/")) op = OP_DIV;
+        else if (is_op(t, "//")) op = OP_FLOORDIV;
+        else if (is_op(t, "%")) op = OP_MOD;
         if (!op) return l;
         advance(p);
         l = binary(p, op, t->line, l, parse_pow(p));

@@ -244,7 +244,7 @@ void jl_push(jinja_arena *a, jinja_list *l, jval v) {
 }
 
 /* Dictionary keys compare as Python's hash + == would for hashable values. */
-static int key_equal(jval x, jval y) {
+static int key_equal_at(jval x, jval y, int depth) {
     if (jv_is_number(x) && jv_is_number(y)) {
         if (x.type != JV_FLOAT && y.type != JV_FLOAT) return x.i == y.i;
         return jv_as_double(x) == jv_as_double(y);
@@ -255,12 +255,15 @@ static int key_equal(jval x, jval y) {
     case JV_NONE: return 1;
     case JV_TUPLE:
         if (x.l->n != y.l->n) return 0;
+        if (depth > JINJA_MAX_VALUE_DEPTH) return 0; /* too deep to be a real key */
         for (int i = 0; i < x.l->n; i++)
-            if (!key_equal(x.l->v[i], y.l->v[i])) return 0;
+            if (!key_equal_at(x.l->v[i], y.l->v[i], depth + 1)) return 0;
         return 1;
     default: return 0;
     }
 }
+
+static int key_equal(jval x, jval y) { return key_equal_at(x, y, 0); }
 
 jval *jd_find(jinja_dict *d, jval key) {
     for (int i = 0; i < d->n; i++)
@@ -328,7 +331,7 @@ const char *jv_type_name(jval v) {
     case JV_INT: return "int";
     case JV_FLOAT: return "float";
     case JV_STR: return "str";
-    case JV_LIST: return "list";
+    case JV_LIST: return v.l->is_range ? "range" : "list";
     case JV_TUPLE: return "tuple";
     case JV_DICT: return "dict";
     case JV_NS: return "Namespace";
@@ -355,7 +358,7 @@ static int equal_at(jinja_arena *a, jval x, jval y, int depth) {
     case JV_STR: return key_equal(x, y);
     case JV_LIST:
     case JV_TUPLE:
-        if (x.l->n != y.l->n) return 0;
+        if (x.l->n != y.l->n || x.l->is_range != y.l->is_range) return 0;
         for (int i = 0; i < x.l->n; i++)
             if (!equal_at(a, x.l->v[i], y.l->v[i], depth + 1)) return 0;
         return 1;
@@ -393,7 +396,7 @@ static int compare_at(jinja_arena *a, int line, jval x, jval y, const char *op, 
         if (c) return c < 0 ? -1 : 1;
         return x.s.n < y.s.n ? -1 : x.s.n > y.s.n;
     }
-    if ((x.type == JV_LIST || x.type == JV_TUPLE) && x.type == y.type) {
+    if ((x.type == JV_LIST || x.type == JV_TUPLE) && x.type == y.type && !x.l->is_range && !y.l->is_range) {
         for (int i = 0; i < x.l->n && i < y.l->n; i++)
             if (!equal_at(a, x.l->v[i], y.l->v[i], depth + 1))
                 return compare_at(a, line, x.l->v[i], y.l->v[i], op, depth + 1);
@@ -432,6 +435,24 @@ void jb_put(jinja_buf *b, const char *s, size_t n) {
 void jb_puts(jinja_buf *b, const char *s) { jb_put(b, s, strlen(s)); }
 void jb_putc(jinja_buf *b, char c) { jb_put(b, &c, 1); }
 jval jb_value(jinja_buf *b) { return jv_str(b->p ? b->p : "", b->n); }
+
+jval jv_html_escape(jinja_arena *a, jval s) {
+    jinja_buf b;
+    jb_init(&b, a);
+    for (size_t i = 0; i < s.s.n; i++) {
+        switch (s.s.p[i]) {
+        case '&': jb_puts(&b, "&amp;"); break;
+        case '<': jb_puts(&b, "&lt;"); break;
+        case '>': jb_puts(&b, "&gt;"); break;
+        case '"': jb_puts(&b, "&#34;"); break;
+        case '\'': jb_puts(&b, "&#39;"); break;
+        default: jb_putc(&b, s.s.p[i]);
+        }
+    }
+    jval r = jb_value(&b);
+    r.markup = 1;
+    return r;
+}
 
 /* ---- str() and repr() ---- */
 
@@ -560,6 +581,16 @@ void jv_write_repr(jinja_buf *b, jval v, int line, int depth) {
     case JV_STR: write_str_repr(b, v.s.p, v.s.n); break;
     case JV_LIST:
     case JV_TUPLE:
+        if (v.l->is_range) {
+            char tmp[80];
+            if (v.l->range[2] == 1)
+                snprintf(tmp, sizeof tmp, "range(%lld, %lld)", (long long)v.l->range[0], (long long)v.l->range[1]);
+            else
+                snprintf(tmp, sizeof tmp, "range(%lld, %lld, %lld)", (long long)v.l->range[0],
+                         (long long)v.l->range[1], (long long)v.l->range[2]);
+            jb_puts(b, tmp);
+            break;
+        }
         jb_putc(b, v.type == JV_LIST ? '[' : '(');
         for (int i = 0; i < v.l->n; i++) {
             if (i) jb_puts(b, ", ");
@@ -694,6 +725,7 @@ static void write_json_at(jinja_buf *b, jval v, const json_opts *o, int level) {
     case JV_STR: write_json_string(b, v.s.p, v.s.n, o->ensure_ascii); break;
     case JV_LIST:
     case JV_TUPLE:
+        if (v.l->is_range) jinja_fail(b->a, o->line, "tojson: Object of type range is not JSON serializable");
         if (v.l->n == 0) {
             jb_puts(b, "[]");
             break;

@@ -266,8 +266,21 @@ SNIPPETS = [
     # strftime_now, globals
     "{{ strftime_now('%d %b %Y') }} {{ strftime_now('%Y-%m-%d %H:%M') }} {{ strftime_now is defined }}",
     "{{ dict(a=1, b=2) }} {{ namespace(x=1).x }} {{ dict(d, c=3) | length }}",
+    # tag ends inside strings and dicts, generators, Markup (|safe) concatenation, float formatting
+    "{{ \"}}\" }}|{% set x = \"%}\" %}{{ x }}|{{ {'a': {'b': 1}} }}|{{ {'a': {'b': 1}}['a'] }}|{{ '{{' }}{# {{ x }} #}",
+    "{{ messages | selectattr('role', 'equalto', 'user') | list | tojson }} "
+    "{% if messages | selectattr('role', 'equalto', 'nobody') %}a generator is true{% endif %} "
+    "{% set g = xs | select('odd') %}{{ g | list }}{{ g | list }} {{ xs | reverse | join }}",
+    "{{ 'a' | safe + '<b>' }} {{ '<a>' + 'b' | safe }} {{ ('x' | safe + \"'\") | length }} {{ '<' | e + '<' }} "
+    "{{ '<' | e | e }} {{ ('a' | safe) ~ '<' }} {{ ('<' | safe) * 2 }} {{ ('<b>' | safe | upper) + '<' }}",
+    "{{ 0.1 * 3 }} {{ 1/3 }} {{ 2/3 }} {{ 1e-5 }} {{ 123456789012345678.0 }} {{ 5e-324 }} "
+    "{{ 1.7976931348623157e308 }} {{ 1.0e400 }} {{ -1e400 }} {{ 3 // -2 }} {{ -3 // 2 }} {{ 3 % -2 }} "
+    "{{ -3.5 // 2 }} {{ 3.5 % -2 }} {{ -0.0 }} {{ 0.0 * -1 }} {{ 2.5 is even }} {{ 4.0 is divisibleby 2 }}",
     # errors
     "{{ undefined_thing + 'a' }}",
+    "{{ xs | select('odd') | length }}",
+    "{{ messages | map(attribute='role') | tojson }}",
+    "{{ [] in {} }}",
     "{{ d.x.y }}",
     "{{ 1 < 'a' }}",
     "{{ xs + 'a' }}",
