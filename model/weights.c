@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
+#include "../kernels/cpu/quant.h"
 #include "../runtime/error.h"
 
 void *slm_weights_own(slm_weights *w, void *p) {
@@ -52,23 +55,151 @@ static int check_shape(const slm_st_tensor *t, int ndim, int64_t d0, int64_t d1)
     return slm_fail("%s: tensor '%s': shape [%s], expected [%s]", t->file, t->name, got, want);
 }
 
-/* A weight matrix: used in place when its data is aligned, copied otherwise (unaligned files are legal). */
+/* Data used in place when aligned to `align` bytes, else copied (unaligned files are legal). */
+static const void *aligned(slm_weights *w, const slm_st_tensor *t, size_t align) {
+    if ((uintptr_t)t->data % align == 0) return t->data;
+    void *copy = slm_weights_own(w, malloc(t->nbytes ? t->nbytes : 1));
+    if (!copy) {
+        slm_fail("%s: tensor '%s': out of memory", t->file, t->name);
+        return NULL;
+    }
+    memcpy(copy, t->data, t->nbytes);
+    return copy;
+}
+
+/* A float32 tensor of exactly n elements, aligned. */
+static const float *f32_tensor(slm_weights *w, const slm_st *st, const char *name, int64_t n) {
+    const slm_st_tensor *t = slm_st_find(st, name);
+    if (!t) {
+        slm_fail("%s: tensor '%s' is missing", st->files[0].path, name);
+        return NULL;
+    }
+    if (strcmp(t->dtype, "F32") || slm_st_numel(t) != n) {
+        slm_fail("%s: tensor '%s': %s with %lld elements, expected F32 with %lld", t->file, t->name, t->dtype,
+                 (long long)slm_st_numel(t), (long long)n);
+        return NULL;
+    }
+    return aligned(w, t, 4);
+}
+
+/* bitsandbytes 4-bit (formats.md §3): `name` holds the packed codes; its quant state sits in the
+ * tensors name.absmax, name.quant_map, name.nested_* and a JSON blob name.quant_state.bitsandbytes__nf4
+ * (or __fp4). The code table comes from quant_map, so FP4 runs on the same kernels as NF4. */
+static int map_bnb(slm_weights *w, const slm_st *st, const slm_st_tensor *t, int rows, int cols, slm_mat *m) {
+    char key[512];
+    const slm_st_tensor *state = NULL;
+    const char *kinds[] = {"nf4", "fp4"};
+    for (int k = 0; k < 2 && !state; k++) {
+        snprintf(key, sizeof key, "%s.quant_state.bitsandbytes__%s", t->name, kinds[k]);
+        state = slm_st_find(st, key);
+    }
+    if (!state) return slm_fail("%s: tensor '%s': U8 weight without a bitsandbytes quant_state", t->file, t->name);
+    cJSON *js = cJSON_ParseWithLength(state->data, state->nbytes);
+    if (!js) return slm_fail("%s: tensor '%s': quant_state is not valid JSON", t->file, state->name);
+    int rc = -1;
+    const cJSON *bs = cJSON_GetObjectItemCaseSensitive(js, "blocksize");
+    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(js, "shape");
+    const cJSON *qt = cJSON_GetObjectItemCaseSensitive(js, "quant_type");
+    int block = cJSON_IsNumber(bs) ? bs->valueint : 0;
+    if (!cJSON_IsString(qt) || (strcmp(qt->valuestring, "nf4") && strcmp(qt->valuestring, "fp4"))) {
+        slm_fail("%s: tensor '%s': quant_type is not nf4 or fp4", t->file, state->name);
+        goto out;
+    }
+    if (block <= 0 || block > (1 << 20)) {
+        slm_fail("%s: tensor '%s': blocksize missing or invalid", t->file, state->name);
+        goto out;
+    }
+    if (!cJSON_IsArray(shape) || cJSON_GetArraySize(shape) != 2 || !cJSON_IsNumber(shape->child) ||
+        !cJSON_IsNumber(shape->child->next) || shape->child->valuedouble != rows || shape->child->next->valuedouble != cols) {
+        slm_fail("%s: tensor '%s': quant_state shape is not [%d, %d]", t->file, state->name, rows, cols);
+        goto out;
+    }
+    int64_t n = (int64_t)rows * cols, nblocks = (n + block - 1) / block;
+    if ((int64_t)t->nbytes != (n + 1) / 2) {
+        slm_fail("%s: tensor '%s': %zu bytes of 4-bit codes, expected %lld for [%d, %d]", t->file, t->name, t->nbytes,
+                 (long long)((n + 1) / 2), rows, cols);
+        goto out;
+    }
+    snprintf(key, sizeof key, "%s.quant_map", t->name);
+    const float *map = f32_tensor(w, st, key, 16);
+    if (!map) goto out;
+    snprintf(key, sizeof key, "%s.absmax", t->name);
+    const slm_st_tensor *am = slm_st_find(st, key);
+    if (!am) {
+        slm_fail("%s: tensor '%s' is missing (the scales of '%s')", t->file, key, t->name);
+        goto out;
+    }
+    const float *absmax;
+    if (!strcmp(am->dtype, "U8")) { /* double quantization: decode the 8-bit absmax once */
+        const cJSON *nb = cJSON_GetObjectItemCaseSensitive(js, "nested_blocksize");
+        const cJSON *off = cJSON_GetObjectItemCaseSensitive(js, "nested_offset");
+        int nested = cJSON_IsNumber(nb) ? nb->valueint : 0;
+        if (nested <= 0 || !cJSON_IsNumber(off)) {
+            slm_fail("%s: tensor '%s': double quantization without nested_blocksize/nested_offset", t->file, state->name);
+            goto out;
+        }
+        if (slm_st_numel(am) != nblocks) {
+            slm_fail("%s: tensor '%s': %lld scales, expected %lld", t->file, am->name, (long long)slm_st_numel(am),
+                     (long long)nblocks);
+            goto out;
+        }
+        snprintf(key, sizeof key, "%s.nested_absmax", t->name);
+        const float *nabs = f32_tensor(w, st, key, (nblocks + nested - 1) / nested);
+        snprintf(key, sizeof key, "%s.nested_quant_map", t->name);
+        const float *nmap = nabs ? f32_tensor(w, st, key, 256) : NULL;
+        float *dec = slm_weights_own(w, malloc((size_t)nblocks * sizeof(float)));
+        if (!nabs || !nmap || !dec) {
+            if (!dec) slm_fail("out of memory");
+            goto out;
+        }
+        slm_nf4_decode_absmax(dec, am->data, (int)nblocks, nabs, nmap, nested, (float)off->valuedouble);
+        absmax = dec;
+    } else if (!(absmax = f32_tensor(w, st, key, nblocks))) {
+        goto out;
+    }
+    *m = (slm_mat){.type = SLM_NF4, .rows = rows, .cols = cols, .data = t->data, .absmax = absmax, .code = map, .block = block};
+    rc = 0;
+out:
+    cJSON_Delete(js);
+    return rc;
+}
+
+/* slm's own packed blocks (slm quantize): U8 [rows, bytes per row], the format named by the
+ * file's __metadata__ "slm.quantization". */
+static int map_slm_packed(slm_weights *w, const slm_st *st, const slm_st_tensor *t, int rows, int cols, slm_mat *m) {
+    const char *fmt = slm_st_meta(st, "slm.quantization");
+    slm_dtype type;
+    if (!fmt) return slm_fail("%s: tensor '%s': U8 weight but the file names no quantization format", t->file, t->name);
+    if (slm_dtype_parse(fmt, &type) || (type != SLM_Q8_0 && type != SLM_Q4_0))
+        return slm_fail("%s: __metadata__ slm.quantization: unknown format '%s'", t->file, fmt);
+    if (cols % SLM_QK) return slm_fail("%s: tensor '%s': %d columns cannot hold %s blocks", t->file, t->name, cols, fmt);
+    size_t row_bytes = slm_dtype_bytes(type, 1, (size_t)cols);
+    if (t->ndim != 2 || t->shape[0] != rows || (size_t)t->shape[1] != row_bytes)
+        return slm_fail("%s: tensor '%s': packed shape is not [%d, %zu] (%s of [%d, %d])", t->file, t->name, rows,
+                        row_bytes, fmt, rows, cols);
+    const void *data = aligned(w, t, 2);
+    if (!data) return -1;
+    *m = (slm_mat){.type = type, .rows = rows, .cols = cols, .data = data};
+    return 0;
+}
+
+/* A weight matrix: float tensors used in place when aligned (copied otherwise), or a packed format. */
 static int map_mat(slm_weights *w, const slm_st *st, const char *name, int rows, int cols, slm_mat *m) {
     const slm_st_tensor *t = need(st, name);
     if (!t) return -1;
     slm_dtype type;
-    if (float_type(t->dtype, &type))
-        return slm_fail("%s: tensor '%s': dtype %s is not supported for a weight matrix (F32, F16, BF16)", t->file,
-                        t->name, t->dtype);
-    if (check_shape(t, 2, rows, cols)) return -1;
-    const void *data = t->data;
-    size_t esize = type == SLM_F32 ? 4 : 2;
-    if ((uintptr_t)data % esize) {
-        void *copy = slm_weights_own(w, malloc(t->nbytes));
-        if (!copy) return slm_fail("%s: tensor '%s': out of memory", t->file, t->name);
-        memcpy(copy, data, t->nbytes);
-        data = copy;
+    if (!strcmp(t->dtype, "U8")) {
+        char key[512];
+        snprintf(key, sizeof key, "%s.absmax", name);
+        if (slm_st_find(st, key)) return map_bnb(w, st, t, rows, cols, m);
+        return map_slm_packed(w, st, t, rows, cols, m);
     }
+    if (float_type(t->dtype, &type))
+        return slm_fail("%s: tensor '%s': dtype %s is not supported for a weight matrix (F32, F16, BF16, packed U8)",
+                        t->file, t->name, t->dtype);
+    if (check_shape(t, 2, rows, cols)) return -1;
+    const void *data = aligned(w, t, type == SLM_F32 ? 4 : 2);
+    if (!data) return -1;
     *m = (slm_mat){.type = type, .rows = rows, .cols = cols, .data = data};
     return 0;
 }

@@ -131,6 +131,18 @@ static void test_bias(void) { fixture("bias", 1e-4); }
 static void test_mistral(void) { fixture("mistral", 1e-4); }
 static void test_v5_config(void) { fixture("v5config", 1e-4); }
 
+/* bitsandbytes checkpoints saved by transformers: the reference uses bitsandbytes' own
+ * dequantization in float64, so only float32 rounding separates it from slm's fused kernels. */
+static void bnb(const char *name) {
+    char dir[256];
+    snprintf(dir, sizeof dir, "tests/fixtures/bnb/%s", name);
+    double e = check_model(dir, dir, "tokens.txt", 1e-4, 0);
+    printf("     bnb %-8s worst relative L2 error %.2e\n", name, e);
+}
+static void test_bnb_nf4(void) { bnb("nf4"); }
+static void test_bnb_nf4_double_quant(void) { bnb("nf4_dq"); }
+static void test_bnb_fp4(void) { bnb("fp4"); }
+
 static void test_stories260k(void) {
     double e = check_model("../shared/models/stories260K", "tests/fixtures/stories260K", "prompt.txt", 1e-4, 60);
     printf("     stories260K  worst relative L2 error %.2e\n", e);
@@ -210,6 +222,9 @@ int main(void) {
     RUN(test_bias);
     RUN(test_mistral);
     RUN(test_v5_config);
+    RUN(test_bnb_nf4);
+    RUN(test_bnb_nf4_double_quant);
+    RUN(test_bnb_fp4);
     RUN(test_stories260k);
     RUN(test_batch_equals_sequential);
     RUN(test_long_prompt_chunks);
