@@ -22,6 +22,7 @@ typedef struct {
     int keep_head;        /* with quantize: leave the LM head in its stored format */
     const char *device;   /* "cpu" (default) or "cuda" */
     int threads;          /* CPU worker threads; <= 0: the number of physical cores */
+    int kv_f16;           /* keep the KV cache in f16 instead of f32 (half the memory and reads) */
 } slm_load_opts;
 
 /* Returns 0, or -1 with slm_error() set. opts may be NULL. */
@@ -29,6 +30,9 @@ int slm_model_load(slm_model **out, const char *dir, const slm_load_opts *opts);
 /* A model of the shape c with random weights in format type, built in memory (benchmarks). */
 int slm_model_random(slm_model **out, const slm_config *c, slm_dtype type, uint64_t seed, const slm_load_opts *opts);
 void slm_model_free(slm_model *m);
+/* Writes the loaded weights (as converted by opts.quantize) with the config and tokenizer files of
+ * srcdir into the folder outdir; `type` names the quantized format (see model/save.c). */
+int slm_model_save(const slm_model *m, const char *srcdir, const char *outdir, slm_dtype type);
 const slm_config *slm_model_config(const slm_model *m);
 /* Threads the model's CPU backend runs (1 for a GPU backend), and the backend's name. */
 int slm_model_threads(const slm_model *m);
