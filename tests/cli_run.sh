@@ -8,6 +8,11 @@ F=tests/fixtures/llama/gqa2
 expect_ok "run greedy stories260K" $SLM run -m $M -p "Once upon a time" -n 60 --temp 0
 if grep -q "^, there was a little girl named Lily. She loved to play outside in the park." "$TMP/out"; then ok "greedy text"; else bad "greedy text" "$(head -c 80 "$TMP/out")"; fi
 if grep -q "tok/s" "$TMP/err"; then ok "speed on stderr"; else bad "speed on stderr" "$(cat "$TMP/err")"; fi
+# every instruction set gives the same greedy text (scalar reference, AVX2, the widest)
+for isa in scalar avx2; do
+    SLM_ISA=$isa $SLM run -m $M -p "Once upon a time" -n 60 --temp 0 >"$TMP/isa" 2>/dev/null
+    if cmp -s "$TMP/out" "$TMP/isa"; then ok "greedy text with SLM_ISA=$isa"; else bad "greedy text with SLM_ISA=$isa" "$(head -c 80 "$TMP/isa")"; fi
+done
 expect_ok "run with tokens" $SLM run -m $M --tokens "1 403 407 261 378" -n 5 --temp 0
 # same seed, same options, same text
 $SLM run -m $M -p "Once upon a time" -n 40 --seed 7 --temp 0.9 >"$TMP/a" 2>/dev/null
