@@ -258,9 +258,11 @@ static float *make_x(int cols, int n) {
     return x;
 }
 
-/* Two int8 activation rows hold the same scales and values (the padding between them is not written). */
+/* Two int8 activation rows hold the same scales, sums and values (the padding is not written). */
 static int act_equal(const void *a, const void *b, int cols) {
-    return memcmp(slm_act_q8_scales(a), slm_act_q8_scales(b), (size_t)(cols / SLM_QK) * sizeof(float)) == 0 &&
+    size_t nb = (size_t)(cols / SLM_QK);
+    return memcmp(slm_act_q8_scales(a), slm_act_q8_scales(b), nb * sizeof(float)) == 0 &&
+           memcmp(slm_act_q8_sums(a, cols), slm_act_q8_sums(b, cols), nb * sizeof(float)) == 0 &&
            memcmp(slm_act_q8_values(a, cols), slm_act_q8_values(b, cols), (size_t)cols) == 0;
 }
 
@@ -442,6 +444,11 @@ static void test_act_quantize(void) {
     slm_act_q8_quantize(a, x, cols);
     CHECK(slm_act_q8_values(a, cols)[64 + 1] == -14, "15 - 0.5 rounds to even (-14), got %d", slm_act_q8_values(a, cols)[65]);
     CHECK(slm_act_q8_scales(a)[1] == 0.0f, "zero block has scale 0");
+    for (int b = 0; b < cols / SLM_QK; b++) {
+        int s = 0;
+        for (int j = 0; j < SLM_QK; j++) s += slm_act_q8_values(a, cols)[b * SLM_QK + j];
+        CHECK(slm_act_q8_sums(a, cols)[b] == (float)s * slm_act_q8_scales(a)[b], "block %d sum", b);
+    }
     if (slm_cpu()->avx2_fma) {
         slm_act_q8_quantize_avx2(b, x, cols);
         CHECK(act_equal(a, b, cols), "avx2 activation bytes differ");

@@ -56,47 +56,37 @@ static inline float hsum256(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+/* Rows r0 and r1 (the same row twice for a lone one), whole blocks of 32·k weights starting each row. */
+static inline void row_pair(const slm_mat *W, const float *code, const float *xs, int r0, int r1, float *y0, float *y1) {
+    int cols = W->cols, block = W->block, bpr = cols / block;
+    const uint8_t *c0 = (const uint8_t *)W->data + (size_t)r0 * (cols / 2), *c1 = (const uint8_t *)W->data + (size_t)r1 * (cols / 2);
+    const float *am0 = W->absmax + (size_t)r0 * bpr, *am1 = W->absmax + (size_t)r1 * bpr;
+    const __m256 lo = _mm256_loadu_ps(code), hi = _mm256_loadu_ps(code + 8);
+    __m256 e0 = _mm256_setzero_ps(), o0 = e0, e1 = e0, o1 = e0;
+    for (int j = 0; j < bpr; j++) {
+        __m256 a0 = _mm256_set1_ps(am0[j]), a1 = _mm256_set1_ps(am1[j]);
+        __m256 lo0 = _mm256_mul_ps(lo, a0), hi0 = _mm256_mul_ps(hi, a0);
+        __m256 lo1 = _mm256_mul_ps(lo, a1), hi1 = _mm256_mul_ps(hi, a1);
+        for (int c = j * block; c < (j + 1) * block; c += 16) {
+            step(c0 + c / 2, lo0, hi0, xs + c, &e0, &o0);
+            step(c1 + c / 2, lo1, hi1, xs + c, &e1, &o1);
+        }
+    }
+    *y0 = hsum256(_mm256_add_ps(e0, o0));
+    *y1 = hsum256(_mm256_add_ps(e1, o1));
+}
+
+/* Rows are read in pairs that lie half the range apart: the two share every load of x and still stream
+ * from memory independently (neighbouring rows read in step confuse the hardware prefetcher). */
 static void rows_nf4(float *y, const slm_mat *W, const float *x, const void *xp, int r0, int r1) {
     const float *code = W->code ? W->code : slm_nf4_code;
-    int cols = W->cols, block = W->block;
-    if (block % 32 || cols % block) {
+    if (W->block % 32 || W->cols % W->block) {
         for (int r = r0; r < r1; r++) y[r] = row_plain(W, code, x, r);
         return;
     }
-    const __m256 lo = _mm256_loadu_ps(code), hi = _mm256_loadu_ps(code + 8);
-    const float *xs = xp;
-    const uint8_t *codes = W->data;
-    int bpr = cols / block;
-    size_t row_bytes = (size_t)cols / 2;
-    int r = r0;
-    /* Two rows at a time: each needs two table registers and two accumulators of the sixteen. */
-    for (; r + 2 <= r1; r += 2) {
-        const uint8_t *c0 = codes + (size_t)r * row_bytes, *c1 = c0 + row_bytes;
-        const float *am0 = W->absmax + (size_t)r * bpr, *am1 = am0 + bpr;
-        __m256 e0 = _mm256_setzero_ps(), e1 = e0, o0 = e0, o1 = e0;
-        for (int j = 0; j < bpr; j++) {
-            __m256 a0 = _mm256_set1_ps(am0[j]), a1 = _mm256_set1_ps(am1[j]);
-            __m256 lo0 = _mm256_mul_ps(lo, a0), hi0 = _mm256_mul_ps(hi, a0);
-            __m256 lo1 = _mm256_mul_ps(lo, a1), hi1 = _mm256_mul_ps(hi, a1);
-            for (int c = j * block; c < (j + 1) * block; c += 16) {
-                step(c0 + c / 2, lo0, hi0, xs + c, &e0, &o0);
-                step(c1 + c / 2, lo1, hi1, xs + c, &e1, &o1);
-            }
-        }
-        y[r] = hsum256(_mm256_add_ps(e0, o0));
-        y[r + 1] = hsum256(_mm256_add_ps(e1, o1));
-    }
-    for (; r < r1; r++) {
-        const uint8_t *c0 = codes + (size_t)r * row_bytes;
-        const float *am0 = W->absmax + (size_t)r * bpr;
-        __m256 e0 = _mm256_setzero_ps(), o0 = e0;
-        for (int j = 0; j < bpr; j++) {
-            __m256 a0 = _mm256_set1_ps(am0[j]);
-            __m256 lo0 = _mm256_mul_ps(lo, a0), hi0 = _mm256_mul_ps(hi, a0);
-            for (int c = j * block; c < (j + 1) * block; c += 16) step(c0 + c / 2, lo0, hi0, xs + c, &e0, &o0);
-        }
-        y[r] = hsum256(_mm256_add_ps(e0, o0));
-    }
+    int half = (r1 - r0) / 2;
+    for (int r = r0; r < r0 + half; r++) row_pair(W, code, xp, r, r + half, &y[r], &y[r + half]);
+    if ((r1 - r0) & 1) row_pair(W, code, xp, r1 - 1, r1 - 1, &y[r1 - 1], &y[r1 - 1]);
 }
 
 const slm_matvec_kernel slm_mv_nf4_avx2 = {"nf4/avx2", SLM_ISA_AVX2, prep_bytes, prep, rows_nf4};

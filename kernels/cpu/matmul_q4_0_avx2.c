@@ -1,7 +1,10 @@
 /* AVX2 matrix-vector kernel for Q4_0 weights, after llama.cpp: the activation row is quantized to
  * int8 blocks (the Q8_0 kernels' prep), the nibbles are unpacked to bytes 0..15 and meet the
- * activation in maddubs (unsigned nibble times signed activation), and the offset 8 comes off as
- * 8·a computed once per activation block for all rows. Four rows at a time. */
+ * activation in maddubs (unsigned nibble times signed activation); the offset 8 of the nibbles comes
+ * off at the end as 8·Σ dw·(d_a·Σa), from the sums prep stores. Rows are read in pairs that lie half
+ * the range apart: the two share every activation load and still stream from memory independently
+ * (neighbouring rows read in step confuse the hardware prefetcher). Per row, accumulators over even
+ * and odd blocks. */
 #include <immintrin.h>
 
 #include "matmul.h"
@@ -16,50 +19,75 @@ static inline float hsum256(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* Eight int32 partial sums of (q - 8)·a for one block; a8 = maddubs(8, a). */
-static inline __m256i dot_block(const uint8_t *qs, __m256i a, __m256i a8) {
-    __m128i q = _mm_loadu_si128((const __m128i *)qs);
+/* Σ q·a of one block (q the nibble, 0..15) as eight float partial sums. */
+static inline __m256 dot(const slm_block_q4_0 *w, __m256i a) {
+    __m128i q = _mm_loadu_si128((const __m128i *)w->qs);
     /* Bytes 0..15: weights 0..15 (low nibbles); bytes 16..31: weights 16..31 (high nibbles). */
-    __m256i w = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F));
-    __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(w, a), a8);
-    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+    __m256i wv = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F));
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(wv, a), _mm256_set1_epi16(1)));
+}
+
+/* The fp16 scales of blocks w[0..7] as floats. */
+static inline __m256 scales8(const slm_block_q4_0 *w) {
+    __m128i h = _mm_cvtsi32_si128(w[0].d);
+    h = _mm_insert_epi16(h, w[1].d, 1);
+    h = _mm_insert_epi16(h, w[2].d, 2);
+    h = _mm_insert_epi16(h, w[3].d, 3);
+    h = _mm_insert_epi16(h, w[4].d, 4);
+    h = _mm_insert_epi16(h, w[5].d, 5);
+    h = _mm_insert_epi16(h, w[6].d, 6);
+    h = _mm_insert_epi16(h, w[7].d, 7);
+    return _mm256_cvtph_ps(h);
+}
+
+/* acc += block j's dot times lane j of the scale vector. */
+static inline __m256 step(__m256 acc, const slm_block_q4_0 *w, __m256i a, __m256 s, int j) {
+    return _mm256_fmadd_ps(dot(w, a), _mm256_permutevar8x32_ps(s, _mm256_set1_epi32(j)), acc);
+}
+
+/* Rows w0 and w1 (the same row twice for a lone one). */
+static inline void row_pair(const slm_block_q4_0 *w0, const slm_block_q4_0 *w1, int cols, const void *xp, float *y0, float *y1) {
+    int nb = cols / SLM_QK, b = 0;
+    const float *da = slm_act_q8_scales(xp), *sums = slm_act_q8_sums(xp, cols);
+    const int8_t *aq = slm_act_q8_values(xp, cols);
+    __m256 e0 = _mm256_setzero_ps(), o0 = e0, c0 = e0, e1 = e0, o1 = e0, c1 = e0;
+    for (; b + 8 <= nb; b += 8) {
+        __m256 d0 = scales8(w0 + b), d1 = scales8(w1 + b), a8 = _mm256_loadu_ps(da + b), s8 = _mm256_loadu_ps(sums + b);
+        __m256 s0 = _mm256_mul_ps(d0, a8), s1 = _mm256_mul_ps(d1, a8);
+        c0 = _mm256_fmadd_ps(d0, s8, c0);
+        c1 = _mm256_fmadd_ps(d1, s8, c1);
+        /* each activation block is loaded once for both rows */
+#pragma GCC unroll 4
+        for (int j = 0; j < 8; j += 2) {
+            __m256i a = _mm256_loadu_si256((const __m256i *)(aq + (b + j) * SLM_QK));
+            __m256i a2 = _mm256_loadu_si256((const __m256i *)(aq + (b + j + 1) * SLM_QK));
+            e0 = step(e0, w0 + b + j, a, s0, j);
+            e1 = step(e1, w1 + b + j, a, s1, j);
+            o0 = step(o0, w0 + b + j + 1, a2, s0, j + 1);
+            o1 = step(o1, w1 + b + j + 1, a2, s1, j + 1);
+        }
+    }
+    float t0 = 0.0f, t1 = 0.0f; /* corrections of the last nb % 8 blocks */
+    for (; b < nb; b++) {
+        float d0 = _cvtsh_ss(w0[b].d), d1 = _cvtsh_ss(w1[b].d);
+        __m256i a = _mm256_loadu_si256((const __m256i *)(aq + b * SLM_QK));
+        e0 = _mm256_fmadd_ps(dot(w0 + b, a), _mm256_set1_ps(d0 * da[b]), e0);
+        e1 = _mm256_fmadd_ps(dot(w1 + b, a), _mm256_set1_ps(d1 * da[b]), e1);
+        t0 += d0 * sums[b];
+        t1 += d1 * sums[b];
+    }
+    /* the nibbles are the weights plus 8 */
+    *y0 = hsum256(_mm256_fnmadd_ps(c0, _mm256_set1_ps(8.0f), _mm256_add_ps(e0, o0))) - 8.0f * t0;
+    *y1 = hsum256(_mm256_fnmadd_ps(c1, _mm256_set1_ps(8.0f), _mm256_add_ps(e1, o1))) - 8.0f * t1;
 }
 
 static void rows_q4_0(float *y, const slm_mat *W, const float *x, const void *xp, int r0, int r1) {
     (void)x;
-    int nb = W->cols / SLM_QK;
-    const float *ad = slm_act_q8_scales(xp);
-    const int8_t *aq = slm_act_q8_values(xp, W->cols);
+    int nb = W->cols / SLM_QK, half = (r1 - r0) / 2;
     const slm_block_q4_0 *base = W->data;
-    const __m256i eight = _mm256_set1_epi8(8);
-    int r = r0;
-    for (; r + 4 <= r1; r += 4) {
-        const slm_block_q4_0 *w0 = base + (size_t)r * nb, *w1 = w0 + nb, *w2 = w1 + nb, *w3 = w2 + nb;
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-        for (int b = 0; b < nb; b++) {
-            __m256i a = _mm256_loadu_si256((const __m256i *)(aq + b * SLM_QK));
-            __m256i a8 = _mm256_maddubs_epi16(eight, a);
-            float da = ad[b];
-            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_block(w0[b].qs, a, a8)), _mm256_set1_ps(_cvtsh_ss(w0[b].d) * da), acc0);
-            acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_block(w1[b].qs, a, a8)), _mm256_set1_ps(_cvtsh_ss(w1[b].d) * da), acc1);
-            acc2 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_block(w2[b].qs, a, a8)), _mm256_set1_ps(_cvtsh_ss(w2[b].d) * da), acc2);
-            acc3 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_block(w3[b].qs, a, a8)), _mm256_set1_ps(_cvtsh_ss(w3[b].d) * da), acc3);
-        }
-        y[r] = hsum256(acc0);
-        y[r + 1] = hsum256(acc1);
-        y[r + 2] = hsum256(acc2);
-        y[r + 3] = hsum256(acc3);
-    }
-    for (; r < r1; r++) {
-        const slm_block_q4_0 *w0 = base + (size_t)r * nb;
-        __m256 acc0 = _mm256_setzero_ps();
-        for (int b = 0; b < nb; b++) {
-            __m256i a = _mm256_loadu_si256((const __m256i *)(aq + b * SLM_QK));
-            __m256i a8 = _mm256_maddubs_epi16(eight, a);
-            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_block(w0[b].qs, a, a8)), _mm256_set1_ps(_cvtsh_ss(w0[b].d) * ad[b]), acc0);
-        }
-        y[r] = hsum256(acc0);
-    }
+    for (int r = r0; r < r0 + half; r++)
+        row_pair(base + (size_t)r * nb, base + (size_t)(r + half) * nb, W->cols, xp, &y[r], &y[r + half]);
+    if ((r1 - r0) & 1) row_pair(base + (size_t)(r1 - 1) * nb, base + (size_t)(r1 - 1) * nb, W->cols, xp, &y[r1 - 1], &y[r1 - 1]);
 }
 
 const slm_matvec_kernel slm_mv_q4_0_avx2 = {"q4_0/avx2", SLM_ISA_AVX2, prep_bytes, slm_act_q8_quantize_avx2, rows_q4_0};

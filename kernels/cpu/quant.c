@@ -160,15 +160,20 @@ int slm_quant_check(const slm_mat *W, const char *what) {
 size_t slm_act_q8_bytes(int cols) { return slm_act_q8_offset(cols) + (size_t)cols; }
 
 void slm_act_q8_quantize(void *dst, const float *x, int cols) {
-    float *scale = dst;
+    float *scale = dst, *sum = scale + cols / SLM_QK;
     int8_t *q = (int8_t *)dst + slm_act_q8_offset(cols);
     for (int b = 0; b < cols / SLM_QK; b++, x += SLM_QK, q += SLM_QK) {
         float amax = 0.0f;
         for (int j = 0; j < SLM_QK; j++) amax = fmaxf(amax, fabsf(x[j]));
         const float d = amax / 127;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        scale[b] = d;
+        int s = 0;
         /* lrintf rounds to nearest even, like the SIMD conversions, so every variant agrees. */
-        for (int j = 0; j < SLM_QK; j++) q[j] = (int8_t)lrintf(x[j] * id);
+        for (int j = 0; j < SLM_QK; j++) {
+            q[j] = (int8_t)lrintf(x[j] * id);
+            s += q[j];
+        }
+        scale[b] = d;
+        sum[b] = (float)s * d;
     }
 }

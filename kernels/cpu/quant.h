@@ -48,16 +48,21 @@ void slm_quant_row(const slm_mat *W, int r, float *dst);
 int slm_quant_check(const slm_mat *W, const char *what);
 
 /* An activation row quantized for the integer kernels (Q8_0 and Q4_0 weights): per 32 values a float
- * scale d = amax/127 and int8 q = x/d rounded to nearest even. Layout: the cols/32 scales, then the
- * int8 values from the next multiple of 64 bytes. Every variant writes the same bytes. */
+ * scale d = amax/127 and int8 q = x/d rounded to nearest even, and per block the float d·Σq, with which
+ * the SIMD Q4_0 kernels take off the offset 8 of the nibbles they multiply (8·dw·d·Σq per block).
+ * Layout: the cols/32 scales, the cols/32 sums, then the int8 values from the next multiple of 64 bytes.
+ * Every variant writes the same bytes. */
 size_t slm_act_q8_bytes(int cols);
 void slm_act_q8_quantize(void *dst, const float *x, int cols);
 /* The same bytes from SIMD code (defined in matmul_q8_0_avx2.c / matmul_q8_0_avx512.c; call only when
  * the CPU has the instructions). */
 void slm_act_q8_quantize_avx2(void *dst, const float *x, int cols);
 void slm_act_q8_quantize_avx512(void *dst, const float *x, int cols);
-static inline size_t slm_act_q8_offset(int cols) { return ((size_t)(cols / SLM_QK) * sizeof(float) + 63) & ~(size_t)63; }
+static inline size_t slm_act_q8_offset(int cols) {
+    return ((size_t)(cols / SLM_QK) * 2 * sizeof(float) + 63) & ~(size_t)63;
+}
 static inline const float *slm_act_q8_scales(const void *a) { return (const float *)a; }
+static inline const float *slm_act_q8_sums(const void *a, int cols) { return (const float *)a + cols / SLM_QK; }
 static inline const int8_t *slm_act_q8_values(const void *a, int cols) {
     return (const int8_t *)a + slm_act_q8_offset(cols);
 }
