@@ -55,7 +55,7 @@ int slm_bench_preset_model(slm_model **out, const slm_preset *p, slm_dtype type,
 /* Streaming read of a bytes-long buffer by threads pinned workers, best of passes; GB/s (1e9 bytes/s).
  * Returns a negative value with slm_error() set when the buffer cannot be allocated. */
 double slm_membw_read(int threads, size_t bytes, int passes);
-/* The buffer size the probe uses by default: 16x the last-level cache, at least 256 MiB. */
+/* The buffer size the probe uses by default: 16x the last-level cache, within [256 MiB, 1 GiB]. */
 size_t slm_membw_default_bytes(void);
 
 /* ---- cost model (bench/roofline.c) ---- */
@@ -105,7 +105,7 @@ enum { SLM_BENCH_MAX_REPS = 1000 };
 typedef struct {
     char model[64];     /* preset name or folder name */
     char note[160];     /* what a preset's stand-in leaves out ("" when none) */
-    char type[8];       /* weight format */
+    char type[16];      /* weight format */
     char kv_type[8];
     double params, weights, kv_bytes;
     int threads;

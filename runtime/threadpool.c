@@ -1,20 +1,26 @@
-/* Workers spin briefly on a generation counter before sleeping on a condition variable:
- * decode runs hundreds of short parallel loops per token, so a futex round-trip each time
- * would cost more than the work. Workers are pinned to distinct CPUs so their caches stay warm. */
+/* Workers spin briefly on a generation counter and then sleep on it with a futex: decode runs a
+ * few hundred short parallel loops per token, so a sleep and wake-up each time would cost more
+ * than the work, while a worker that spun forever would take the core from everyone else when the
+ * machine is busy. The caller waits for the last worker the same way. Workers are pinned to
+ * distinct CPUs so their caches stay warm. */
 #include "threadpool.h"
 
+#include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 struct slm_pool {
     int n;
     pthread_t *threads;
-    pthread_mutex_t mu;
-    pthread_cond_t wake;
-    atomic_int generation; /* bumped for every job */
-    atomic_int pending;    /* workers still running the current job */
+    atomic_int generation;   /* bumped for every job; sleeping workers wait on it */
+    atomic_int pending;      /* workers still running the current job; a sleeping caller waits on it */
+    atomic_int sleepers;     /* workers asleep (or about to be) on generation */
+    atomic_int caller_sleeps;
     atomic_int quit;
     slm_pool_fn fn;
     void *ctx;
@@ -25,7 +31,15 @@ typedef struct {
     int index;
 } worker_arg;
 
-enum { SPIN_ROUNDS = 200000 };
+/* About 50 microseconds of pause instructions: longer than the gap between the parallel loops of
+ * a decode step, short enough not to matter to other processes when the pool is idle. */
+enum { SPIN_ROUNDS = 1 << 12 };
+
+static void futex_wait(atomic_int *addr, int expected) {
+    syscall(SYS_futex, (int *)addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+static void futex_wake(atomic_int *addr, int count) { syscall(SYS_futex, (int *)addr, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0); }
 
 static void *worker(void *arg) {
     worker_arg *wa = arg;
@@ -34,30 +48,33 @@ static void *worker(void *arg) {
     free(wa);
     int seen = 0;
     for (;;) {
-        int spins = 0;
-        while (atomic_load_explicit(&p->generation, memory_order_acquire) == seen && !atomic_load(&p->quit)) {
+        int spins = 0, gen;
+        while ((gen = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen && !atomic_load(&p->quit)) {
             if (++spins < SPIN_ROUNDS) {
                 __builtin_ia32_pause();
                 continue;
             }
-            pthread_mutex_lock(&p->mu);
-            while (atomic_load(&p->generation) == seen && !atomic_load(&p->quit)) pthread_cond_wait(&p->wake, &p->mu);
-            pthread_mutex_unlock(&p->mu);
+            /* announce the sleep before checking once more, so a job posted meanwhile is seen or wakes us */
+            atomic_fetch_add(&p->sleepers, 1);
+            if (atomic_load(&p->generation) == seen && !atomic_load(&p->quit)) futex_wait(&p->generation, seen);
+            atomic_fetch_sub(&p->sleepers, 1);
+            spins = 0;
         }
         if (atomic_load(&p->quit)) return NULL;
-        seen = atomic_load(&p->generation);
+        seen = gen;
         p->fn(p->ctx, me, p->n);
-        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel);
+        if (atomic_fetch_sub(&p->pending, 1) == 1 && atomic_load(&p->caller_sleeps)) futex_wake(&p->pending, 1);
     }
 }
 
-/* Pins thread t to the index-th CPU this process may run on; silently skips when there are fewer. */
-static void pin(pthread_t t, int index) {
-    cpu_set_t allowed, one;
-    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return;
+/* Pins thread t to the index-th CPU of the set the process started with; skips when there are fewer.
+ * The set is read before any pinning: a thread created after the caller is pinned inherits the caller's
+ * single CPU, so asking the calling thread for it then would put every worker on one core. */
+static void pin(pthread_t t, int index, const cpu_set_t *allowed) {
+    cpu_set_t one;
     int seen = 0;
     for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
-        if (!CPU_ISSET(cpu, &allowed)) continue;
+        if (!CPU_ISSET(cpu, allowed)) continue;
         if (seen++ == index) {
             CPU_ZERO(&one);
             CPU_SET(cpu, &one);
@@ -77,9 +94,9 @@ slm_pool *slm_pool_create(int nthreads) {
         free(p);
         return NULL;
     }
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->wake, NULL);
-    if (nthreads > 1) pin(pthread_self(), 0);
+    cpu_set_t allowed;
+    int can_pin = nthreads > 1 && sched_getaffinity(0, sizeof allowed, &allowed) == 0 && CPU_COUNT(&allowed) >= nthreads;
+    if (can_pin) pin(pthread_self(), 0, &allowed);
     for (int i = 1; i < nthreads; i++) {
         worker_arg *wa = malloc(sizeof *wa);
         if (!wa) {
@@ -93,20 +110,17 @@ slm_pool *slm_pool_create(int nthreads) {
             p->n = i;
             break;
         }
-        pin(p->threads[i], i);
+        if (can_pin) pin(p->threads[i], i, &allowed);
     }
     return p;
 }
 
 void slm_pool_destroy(slm_pool *p) {
     if (!p) return;
-    pthread_mutex_lock(&p->mu);
     atomic_store(&p->quit, 1);
-    pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->mu);
+    atomic_fetch_add(&p->generation, 1);
+    futex_wake(&p->generation, INT_MAX);
     for (int i = 1; i < p->n; i++) pthread_join(p->threads[i], NULL);
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->wake);
     free(p->threads);
     free(p);
 }
@@ -121,12 +135,20 @@ void slm_pool_run(slm_pool *p, slm_pool_fn fn, void *ctx) {
     p->fn = fn;
     p->ctx = ctx;
     atomic_store(&p->pending, p->n - 1);
-    pthread_mutex_lock(&p->mu);
-    atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
-    pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->mu);
+    atomic_fetch_add(&p->generation, 1);
+    if (atomic_load(&p->sleepers) > 0) futex_wake(&p->generation, INT_MAX);
     fn(ctx, 0, p->n);
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) __builtin_ia32_pause();
+    int spins = 0, left;
+    while ((left = atomic_load_explicit(&p->pending, memory_order_acquire)) > 0) {
+        if (++spins < SPIN_ROUNDS) {
+            __builtin_ia32_pause();
+            continue;
+        }
+        atomic_store(&p->caller_sleeps, 1);
+        if ((left = atomic_load(&p->pending)) > 0) futex_wait(&p->pending, left);
+        atomic_store(&p->caller_sleeps, 0);
+        spins = 0;
+    }
 }
 
 void slm_split(int total, int align, int i, int n, int *begin, int *end) {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../bench/bench.h"
+#include "../bench/tokenizer_bench.h"
 #include "../kernels/cpu/cpu_features.h"
 #include "../runtime/error.h"
 #include "cli.h"
@@ -13,6 +14,7 @@ static const char usage[] =
     "usage: slm bench (-m DIR | --preset NAME[,NAME...]) [options]\n"
     "       slm bench --preset list          the shapes --preset knows\n"
     "       slm bench --membw [-t LIST]      read bandwidth per thread count\n"
+    "       slm bench --tokenizer DIR [-f TEXT]  tokenizer load, encode and decode speed\n"
     "\n"
     "Lists are comma-separated; every combination is run.\n"
     "  -m, --model DIR          a Hugging Face model folder\n"
@@ -53,6 +55,7 @@ typedef struct {
     double bandwidth; /* 0: probe */
     size_t membw_bytes;
     const char *published, *svg;
+    const char *tokenizer, *text; /* --tokenizer DIR [-f TEXT] */
     unsigned long long seed;
     int membw, compare, progress, list_presets;
 } bench_opts;
@@ -143,6 +146,8 @@ static void parse_args(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(a, "--svg")) o->svg = cli_value(argc, argv, &i);
         else if (!strcmp(a, "--seed")) o->seed = cli_u64(a, cli_value(argc, argv, &i));
         else if (!strcmp(a, "--progress")) o->progress = 1;
+        else if (!strcmp(a, "--tokenizer")) o->tokenizer = cli_value(argc, argv, &i);
+        else if (!strcmp(a, "-f") || !strcmp(a, "--file")) o->text = cli_value(argc, argv, &i);
         else die("bench: unknown option '%s' (slm bench --help)", a);
     }
     if (!o->n_kv) o->n_kv = 1; /* kv_f16[0] = 0: f32 */
@@ -216,6 +221,8 @@ static void run_tests(slm_model *m, const char *name, const char *note, const ch
         for (int i = 0; i < o->n_gens; i++)
             if (o->depths[d] + o->gens[i] > ctx) ctx = o->depths[d] + o->gens[i];
     }
+    int max = slm_model_config(m)->max_position_embeddings;
+    if (max > 0 && ctx > max) die("%s: the tests need %d positions (depth + tokens), the model has %d", name, ctx, max);
     slm_session *s = slm_session_new(m, ctx);
     if (!s) die("%s: %s", name, slm_error());
     slm_bench_costs k;
@@ -289,6 +296,12 @@ int cmd_bench(int argc, char **argv) {
         run_membw(&o);
         return 0;
     }
+    if (o.text && !o.tokenizer) die("bench: -f TEXT goes with --tokenizer DIR");
+    if (o.tokenizer) {
+        if (o.dir || o.n_presets) die("bench: --tokenizer runs alone, without -m or --preset");
+        if (slm_bench_tokenizer(o.tokenizer, o.text, stdout)) die("%s", slm_error());
+        return 0;
+    }
     if (!o.dir && !o.n_presets) die("bench: give -m DIR or --preset NAME (slm bench --preset list)");
     if (o.dir && o.n_presets) die("bench: give -m DIR or --preset, not both");
     if (!o.types_given) {
@@ -354,7 +367,7 @@ int cmd_bench(int argc, char **argv) {
         printf("slm bench: %s, %s kernels; roofline bandwidth %s", slm_isa_name(slm_isa_best()), "CPU",
                o.bandwidth > 0 ? "given" : "measured (read probe):");
         for (int ti = 0; ti < o.n_threads; ti++)
-            printf(" %s%.1f GB/s at %d thread%s", ti ? ", " : "", gbps[ti], o.threads[ti], o.threads[ti] > 1 ? "s" : "");
+            printf("%s%.1f GB/s at %d thread%s", ti ? ", " : " ", gbps[ti], o.threads[ti], o.threads[ti] > 1 ? "s" : "");
         printf("\n\n");
     }
     slm_bench_print(stdout, rs.r, rs.n, o.fmt);

@@ -4,6 +4,7 @@
 #include "quant.h"
 
 #include <cblas.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -47,22 +48,44 @@ const slm_matvec_kernel *slm_matvec_best(slm_dtype t) {
     return cache[t];
 }
 
-/* Batches at least this long use sgemm on float weights; shorter ones stream the weights per token. */
-enum { GEMM_MIN_BATCH = 4, GEMM_TILE_ROWS = 64, ROW_CHUNK = 16, SMALL_WORK = 1 << 16 };
+/* Batches at least this long use sgemm on float weights; shorter ones stream the weights per token.
+ * Rows are handed out in chunks from a shared counter, so a worker that gets less of the CPU (another
+ * process, a slower core) does less of the work instead of holding the others up. */
+enum { GEMM_MIN_BATCH = 4, GEMM_TILE_ROWS = 128, ROW_ALIGN = 16, CHUNKS_PER_THREAD = 4, SMALL_WORK = 1 << 16 };
 
 static int is_float(slm_dtype t) { return t == SLM_F32 || t == SLM_F16 || t == SLM_BF16; }
 static int use_gemm(const slm_mat *W, int n) { return n >= GEMM_MIN_BATCH && is_float(W->type); }
 
+/* Q8_0 and Q4_0 batches of at least INT8_MIN_BATCH tokens go through the repacked int8 kernel when the
+ * CPU has AVX-512 VNNI; shorter ones run the matvec kernel per token (bit for bit a lone decode step). */
+enum { INT8_MIN_BATCH = 16 };
+static int use_int8(const slm_mat *W, int n) {
+    const slm_matvec_kernel *k = slm_matvec_best(W->type);
+    return n >= INT8_MIN_BATCH && slm_cpu()->avx512_vnni && (k == &slm_mv_q8_0_avx512 || k == &slm_mv_q4_0_avx512);
+}
+
 static size_t align64(size_t b) { return (b + 63) & ~(size_t)63; }
+
+static size_t prep_stride(const slm_mat *W) {
+    const slm_matvec_kernel *k = slm_matvec_best(W->type);
+    return k && k->prep_bytes ? align64(k->prep_bytes(W->cols)) : 0;
+}
+
+/* Scratch is one part shared by the workers (the int8 path's prepared activations and their block sums)
+ * and one per worker (its repacked chunk of rows). */
+static size_t int8_sums_bytes(const slm_mat *W, int n) { return align64((size_t)n * (size_t)(W->cols / SLM_QK) * sizeof(int32_t)); }
+static size_t shared_scratch(const slm_mat *W, int n) {
+    return use_int8(W, n) ? prep_stride(W) * (size_t)n + int8_sums_bytes(W, n) : 0;
+}
 
 static size_t per_thread_scratch(const slm_mat *W, int n) {
     if (use_gemm(W, n)) return align64((size_t)GEMM_TILE_ROWS * (size_t)W->cols * sizeof(float));
-    const slm_matvec_kernel *k = slm_matvec_best(W->type);
-    return k && k->prep_bytes ? align64(k->prep_bytes(W->cols)) * (size_t)n : 0;
+    if (use_int8(W, n)) return align64(slm_gemm_int8_pack_bytes(W->cols));
+    return prep_stride(W) * (size_t)n;
 }
 
 size_t slm_matmul_scratch_bytes(const slm_mat *W, int n, int nthreads) {
-    return per_thread_scratch(W, n) * (size_t)(nthreads < 1 ? 1 : nthreads) + 64;
+    return shared_scratch(W, n) + per_thread_scratch(W, n) * (size_t)(nthreads < 1 ? 1 : nthreads) + 64;
 }
 
 void slm_mat_row(const slm_mat *W, int r, float *dst) {
@@ -86,69 +109,142 @@ void slm_mat_row(const slm_mat *W, int r, float *dst) {
     }
 }
 
+void slm_float_rows(float *dst, const slm_mat *W, int r0, int r1) {
+    slm_isa isa = slm_isa_best();
+    if (isa >= SLM_ISA_AVX512 && slm_cpu()->avx512) slm_float_rows_avx512(dst, W, r0, r1);
+    else if (isa >= SLM_ISA_AVX2 && slm_cpu()->avx2_fma) slm_float_rows_avx2(dst, W, r0, r1);
+    else slm_float_rows_scalar(dst, W, r0, r1);
+}
+
 typedef struct {
     float *out;
     const float *x;
     int n;
     const slm_mat *W;
     const float *bias;
-    char *scratch;
+    const slm_matvec_kernel *k;
+    char *shared;  /* scratch all workers share */
+    char *scratch; /* then scratch_each bytes per worker */
     size_t scratch_each;
+    int chunk;       /* rows per chunk */
+    atomic_int next; /* the next chunk to take */
 } matmul_job;
 
 static void add_bias(float *out, const float *bias, int r0, int r1) {
     for (int r = r0; r < r1; r++) out[r] += bias[r];
 }
 
+/* The next chunk [*r0, *r1) of rows; 0 when all are taken. */
+static int take(matmul_job *j, int *r0, int *r1) {
+    int c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+    long long b = (long long)c * j->chunk;
+    if (b >= j->W->rows) return 0;
+    *r0 = (int)b;
+    *r1 = b + j->chunk < j->W->rows ? (int)b + j->chunk : j->W->rows;
+    return 1;
+}
+
 static void gemm_worker(void *ctx, int i, int nth) {
     matmul_job *j = ctx;
     const slm_mat *W = j->W;
     int r0, r1, cols = W->cols;
-    slm_split(W->rows, GEMM_TILE_ROWS, i, nth, &r0, &r1);
     float *tile = (float *)(j->scratch + (size_t)i * j->scratch_each);
-    for (int r = r0; r < r1; r += GEMM_TILE_ROWS) {
-        int tr = r1 - r < GEMM_TILE_ROWS ? r1 - r : GEMM_TILE_ROWS;
+    while (take(j, &r0, &r1)) {
         const float *w;
         if (W->type == SLM_F32) {
-            w = (const float *)W->data + (size_t)r * cols;
+            w = (const float *)W->data + (size_t)r0 * cols;
         } else {
-            for (int k = 0; k < tr; k++) slm_mat_row(W, r + k, tile + (size_t)k * cols);
+            slm_float_rows(tile, W, r0, r1);
             w = tile;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->n, tr, cols, 1.0f, j->x, cols, w, cols, 0.0f,
-                    j->out + r, W->rows);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->n, r1 - r0, cols, 1.0f, j->x, cols, w, cols, 0.0f,
+                    j->out + r0, W->rows);
+        if (j->bias)
+            for (int t = 0; t < j->n; t++) add_bias(j->out + (size_t)t * W->rows, j->bias, r0, r1);
     }
-    if (j->bias)
-        for (int t = 0; t < j->n; t++) add_bias(j->out + (size_t)t * W->rows, j->bias, r0, r1);
 }
+
+/* Rows at a time small enough that a chunk of weights stays in cache while every token of the batch
+ * passes over it. */
+enum { ROW_BLOCK = 16 };
 
 static void matvec_worker(void *ctx, int i, int nth) {
     matmul_job *j = ctx;
     const slm_mat *W = j->W;
-    const slm_matvec_kernel *k = slm_matvec_best(W->type);
+    const slm_matvec_kernel *k = j->k;
     int r0, r1, cols = W->cols;
-    slm_split(W->rows, ROW_CHUNK, i, nth, &r0, &r1);
-    if (r0 >= r1) return;
     size_t pb = k->prep_bytes ? align64(k->prep_bytes(cols)) : 0;
     char *prep = j->scratch + (size_t)i * j->scratch_each;
     if (pb)
         for (int t = 0; t < j->n; t++) k->prep(prep + (size_t)t * pb, j->x + (size_t)t * cols, cols);
-    /* Chunks of rows stay in cache while every token of the batch passes over them. */
-    for (int r = r0; r < r1; r += ROW_CHUNK) {
-        int re = r + ROW_CHUNK < r1 ? r + ROW_CHUNK : r1;
-        for (int t = 0; t < j->n; t++) {
-            float *y = j->out + (size_t)t * W->rows;
-            k->rows(y, W, j->x + (size_t)t * cols, pb ? prep + (size_t)t * pb : NULL, r, re);
-            if (j->bias) add_bias(y, j->bias, r, re);
+    while (take(j, &r0, &r1)) {
+        if (j->n == 1) {
+            k->rows(j->out, W, j->x, pb ? prep : NULL, r0, r1);
+            if (j->bias) add_bias(j->out, j->bias, r0, r1);
+            continue;
+        }
+        for (int r = r0; r < r1; r += ROW_BLOCK) {
+            int re = r + ROW_BLOCK < r1 ? r + ROW_BLOCK : r1;
+            for (int t = 0; t < j->n; t++) {
+                float *y = j->out + (size_t)t * W->rows;
+                k->rows(y, W, j->x + (size_t)t * cols, pb ? prep + (size_t)t * pb : NULL, r, re);
+                if (j->bias) add_bias(y, j->bias, r, re);
+            }
         }
     }
 }
 
+/* The int8 path: the activations are prepared once, split over the workers, then the row chunks run. */
+static int32_t *int8_sums(matmul_job *j) { return (int32_t *)(j->shared + prep_stride(j->W) * (size_t)j->n); }
+
+static void int8_prep_worker(void *ctx, int i, int nth) {
+    matmul_job *j = ctx;
+    int t0, t1, cols = j->W->cols;
+    size_t pb = prep_stride(j->W);
+    slm_split(j->n, 1, i, nth, &t0, &t1);
+    for (int t = t0; t < t1; t++) {
+        j->k->prep(j->shared + (size_t)t * pb, j->x + (size_t)t * cols, cols);
+        slm_gemm_int8_sums(int8_sums(j) + (size_t)t * (cols / SLM_QK), j->shared + (size_t)t * pb, cols);
+    }
+}
+
+static void int8_worker(void *ctx, int i, int nth) {
+    matmul_job *j = ctx;
+    int r0, r1;
+    size_t pb = prep_stride(j->W);
+    while (take(j, &r0, &r1)) {
+        slm_gemm_int8_avx512(j->out, (size_t)j->W->rows, j->W, j->shared, pb, int8_sums(j), j->n, r0, r1,
+                             j->scratch + (size_t)i * j->scratch_each);
+        if (j->bias)
+            for (int t = 0; t < j->n; t++) add_bias(j->out + (size_t)t * j->W->rows, j->bias, r0, r1);
+    }
+}
+
 void slm_matmul(slm_pool *pool, float *out, const float *x, int n, const slm_mat *W, const float *bias, void *scratch) {
-    matmul_job j = {out, x, n, W, bias, NULL, per_thread_scratch(W, n)};
-    j.scratch = (char *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-    slm_pool_fn fn = use_gemm(W, n) ? gemm_worker : matvec_worker;
+    matmul_job j = {out, x, n, W, bias, slm_matvec_best(W->type), NULL, NULL, per_thread_scratch(W, n), 0, 0};
+    j.shared = (char *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    j.scratch = j.shared + shared_scratch(W, n);
+    int gemm = use_gemm(W, n), nth = slm_pool_size(pool);
+    int small = (size_t)W->rows * (size_t)W->cols * (size_t)n < SMALL_WORK;
+    if (use_int8(W, n)) {
+        j.chunk = SLM_GEMM_INT8_ROWS;
+        if (small) {
+            int8_prep_worker(&j, 0, 1);
+            int8_worker(&j, 0, 1);
+        } else {
+            slm_pool_run(pool, int8_prep_worker, &j);
+            slm_pool_run(pool, int8_worker, &j);
+        }
+        return;
+    }
+    slm_pool_fn fn = gemm ? gemm_worker : matvec_worker;
+    if (gemm) {
+        j.chunk = GEMM_TILE_ROWS;
+    } else {
+        int per = (W->rows + nth * CHUNKS_PER_THREAD - 1) / (nth * CHUNKS_PER_THREAD);
+        j.chunk = (per + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
+    }
     /* Waking the other workers costs more than a tiny product takes. */
-    if ((size_t)W->rows * (size_t)W->cols * (size_t)n < SMALL_WORK) fn(&j, 0, 1);
+    if (small) fn(&j, 0, 1);
     else slm_pool_run(pool, fn, &j);
 }

@@ -33,6 +33,24 @@ const slm_matvec_kernel *slm_matvec_best(slm_dtype t);
 size_t slm_matmul_scratch_bytes(const slm_mat *W, int n, int nthreads);
 void slm_matmul(slm_pool *pool, float *out, const float *x, int n, const slm_mat *W, const float *bias, void *scratch);
 
+/* Rows [r0, r1) of an F32, F16 or BF16 matrix as floats in dst[(r1 - r0) * cols]: the tiles prompt
+ * batches give sgemm. A scalar reference and SIMD variants (matmul_float*.c); slm_float_rows() picks one. */
+void slm_float_rows_scalar(float *dst, const slm_mat *W, int r0, int r1);
+void slm_float_rows_avx2(float *dst, const slm_mat *W, int r0, int r1);
+void slm_float_rows_avx512(float *dst, const slm_mat *W, int r0, int r1);
+void slm_float_rows(float *dst, const slm_mat *W, int r0, int r1);
+
+/* Prompt batches of Q8_0 and Q4_0 weights (matmul_int8_avx512.c; AVX-512 VNNI): out[t * ostride + r] for
+ * tokens t < n and rows [r0, r1), at most SLM_GEMM_INT8_ROWS of them, from n activation rows prepared by
+ * the format's kernel (pb bytes apart) and their int8 block sums (isum: n rows of cols/32, from
+ * slm_gemm_int8_sums). pack: 64-byte aligned scratch of slm_gemm_int8_pack_bytes(cols). Exact integer
+ * block products; the float sum over blocks rounds differently from the matvec kernels. */
+enum { SLM_GEMM_INT8_ROWS = 64 };
+size_t slm_gemm_int8_pack_bytes(int cols);
+void slm_gemm_int8_sums(int32_t *isum, const void *xp, int cols);
+void slm_gemm_int8_avx512(float *out, size_t ostride, const slm_mat *W, const void *xp, size_t pb, const int32_t *isum,
+                          int n, int r0, int r1, void *pack);
+
 /* Dequantizes row r of W into dst[W->cols] (embedding lookups, tests). */
 void slm_mat_row(const slm_mat *W, int r, float *dst);
 

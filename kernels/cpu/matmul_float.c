@@ -1,5 +1,7 @@
 /* Scalar reference matrix-vector kernels for F32, F16 and BF16 weights.
  * Accumulates in double so the reference is more accurate than anything it checks. */
+#include <string.h>
+
 #include "matmul.h"
 
 static void rows_f32(float *y, const slm_mat *W, const float *x, const void *xp, int r0, int r1) {
@@ -33,6 +35,26 @@ static void rows_bf16(float *y, const slm_mat *W, const float *x, const void *xp
         for (int c = 0; c < W->cols; c++) s += (double)slm_bf16_to_f32(row[c]) * x[c];
         y[r] = (float)s;
     }
+}
+
+static void float_rows_f32(float *dst, const slm_mat *W, int r0, int r1) {
+    memcpy(dst, (const float *)W->data + (size_t)r0 * W->cols, (size_t)(r1 - r0) * W->cols * sizeof(float));
+}
+
+static void float_rows_f16(float *dst, const slm_mat *W, int r0, int r1) {
+    const uint16_t *w = (const uint16_t *)W->data + (size_t)r0 * W->cols;
+    for (size_t i = 0; i < (size_t)(r1 - r0) * W->cols; i++) dst[i] = slm_f16_to_f32(w[i]);
+}
+
+static void float_rows_bf16(float *dst, const slm_mat *W, int r0, int r1) {
+    const uint16_t *w = (const uint16_t *)W->data + (size_t)r0 * W->cols;
+    for (size_t i = 0; i < (size_t)(r1 - r0) * W->cols; i++) dst[i] = slm_bf16_to_f32(w[i]);
+}
+
+void slm_float_rows_scalar(float *dst, const slm_mat *W, int r0, int r1) {
+    if (W->type == SLM_F32) float_rows_f32(dst, W, r0, r1);
+    else if (W->type == SLM_F16) float_rows_f16(dst, W, r0, r1);
+    else float_rows_bf16(dst, W, r0, r1);
 }
 
 const slm_matvec_kernel slm_mv_f32_scalar = {"f32/scalar", SLM_ISA_SCALAR, NULL, NULL, rows_f32};

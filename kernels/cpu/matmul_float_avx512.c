@@ -1,46 +1,65 @@
-/* AVX-512 matrix-vector kernels for F32, F16 and BF16 weights.
- * Four rows at a time share each load of x; the row tail uses masked loads. */
+/* AVX-512 matrix-vector kernels for F32, F16 and BF16 weights; the row tail uses masked loads. */
 #include <immintrin.h>
 
 #include "matmul.h"
 
-static inline __m512 load_f32(const void *p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
-static inline __m512 load_f16(const void *p, __mmask16 m) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p)); }
+/* Sixteen weights as floats; a mask of all ones compiles to plain loads, which stream faster than
+ * masked ones. */
+static inline __m512 load_f32(const void *p, __mmask16 m) {
+    return m == 0xffff ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p);
+}
+static inline __m512 load_f16(const void *p, __mmask16 m) {
+    __m256i h = m == 0xffff ? _mm256_loadu_si256(p) : _mm256_maskz_loadu_epi16(m, p);
+    return _mm512_cvtph_ps(h);
+}
 static inline __m512 load_bf16(const void *p, __mmask16 m) {
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
+    __m256i h = m == 0xffff ? _mm256_loadu_si256(p) : _mm256_maskz_loadu_epi16(m, p);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
+/* The sum of a row against x, four accumulators over 64 columns per step. */
+static inline float dot_row(const char *w, const float *x, int cols, size_t esize, __m512 (*load)(const void *, __mmask16)) {
+    int c64 = cols & ~63, c = 0;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (; c < c64; c += 64) {
+        a0 = _mm512_fmadd_ps(load(w + c * esize, 0xffff), _mm512_loadu_ps(x + c), a0);
+        a1 = _mm512_fmadd_ps(load(w + (c + 16) * esize, 0xffff), _mm512_loadu_ps(x + c + 16), a1);
+        a2 = _mm512_fmadd_ps(load(w + (c + 32) * esize, 0xffff), _mm512_loadu_ps(x + c + 32), a2);
+        a3 = _mm512_fmadd_ps(load(w + (c + 48) * esize, 0xffff), _mm512_loadu_ps(x + c + 48), a3);
+    }
+    for (; c < cols; c += 16) {
+        __mmask16 m = cols - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (cols - c)) - 1);
+        a0 = _mm512_fmadd_ps(load(w + c * esize, m), _mm512_maskz_loadu_ps(m, x + c), a0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+/* When x fits in L1 beside the stream (up to 16 KiB), rows go one at a time: a single sequential stream,
+ * which the prefetchers follow at close to the read bandwidth. A longer x would be evicted and fetched
+ * again for every row, so then four rows share each load of x (four streams, a little slower). */
 static inline void rows_generic(float *y, const slm_mat *W, const float *x, int r0, int r1, size_t esize,
                                 __m512 (*load)(const void *, __mmask16)) {
     const char *base = W->data;
-    int cols = W->cols;
+    int cols = W->cols, r = r0;
     size_t stride = (size_t)cols * esize;
-    int r = r0;
-    for (; r + 4 <= r1; r += 4) {
-        const char *w0 = base + (size_t)r * stride, *w1 = w0 + stride, *w2 = w1 + stride, *w3 = w2 + stride;
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
-        for (int c = 0; c < cols; c += 16) {
-            __mmask16 m = cols - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (cols - c)) - 1);
-            __m512 xv = _mm512_maskz_loadu_ps(m, x + c);
-            a0 = _mm512_fmadd_ps(load(w0 + c * esize, m), xv, a0);
-            a1 = _mm512_fmadd_ps(load(w1 + c * esize, m), xv, a1);
-            a2 = _mm512_fmadd_ps(load(w2 + c * esize, m), xv, a2);
-            a3 = _mm512_fmadd_ps(load(w3 + c * esize, m), xv, a3);
+    if ((size_t)cols * sizeof(float) > 16384)
+        for (; r + 4 <= r1; r += 4) {
+            const char *w0 = base + (size_t)r * stride, *w1 = w0 + stride, *w2 = w1 + stride, *w3 = w2 + stride;
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (int c = 0; c < cols; c += 16) {
+                __mmask16 m = cols - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (cols - c)) - 1);
+                __m512 xv = _mm512_maskz_loadu_ps(m, x + c);
+                a0 = _mm512_fmadd_ps(load(w0 + c * esize, m), xv, a0);
+                a1 = _mm512_fmadd_ps(load(w1 + c * esize, m), xv, a1);
+                a2 = _mm512_fmadd_ps(load(w2 + c * esize, m), xv, a2);
+                a3 = _mm512_fmadd_ps(load(w3 + c * esize, m), xv, a3);
+            }
+            y[r] = _mm512_reduce_add_ps(a0);
+            y[r + 1] = _mm512_reduce_add_ps(a1);
+            y[r + 2] = _mm512_reduce_add_ps(a2);
+            y[r + 3] = _mm512_reduce_add_ps(a3);
         }
-        y[r] = _mm512_reduce_add_ps(a0);
-        y[r + 1] = _mm512_reduce_add_ps(a1);
-        y[r + 2] = _mm512_reduce_add_ps(a2);
-        y[r + 3] = _mm512_reduce_add_ps(a3);
-    }
-    for (; r < r1; r++) {
-        const char *w0 = base + (size_t)r * stride;
-        __m512 a0 = _mm512_setzero_ps();
-        for (int c = 0; c < cols; c += 16) {
-            __mmask16 m = cols - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (cols - c)) - 1);
-            a0 = _mm512_fmadd_ps(load(w0 + c * esize, m), _mm512_maskz_loadu_ps(m, x + c), a0);
-        }
-        y[r] = _mm512_reduce_add_ps(a0);
-    }
+    for (; r < r1; r++) y[r] = dot_row(base + (size_t)r * stride, x, cols, esize, load);
 }
 
 static void rows_f32(float *y, const slm_mat *W, const float *x, const void *xp, int r0, int r1) {
@@ -54,6 +73,35 @@ static void rows_f16(float *y, const slm_mat *W, const float *x, const void *xp,
 static void rows_bf16(float *y, const slm_mat *W, const float *x, const void *xp, int r0, int r1) {
     (void)xp;
     rows_generic(y, W, x, r0, r1, 2, load_bf16);
+}
+
+/* Rows as floats for the sgemm tiles of prompt batches: 16 values per conversion, masked tail. */
+static inline void convert(float *dst, const void *src, size_t n, size_t esize, __m512 (*load)(const void *, __mmask16)) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, load((const char *)src + i * esize, 0xffff));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(dst + i, m, load((const char *)src + i * esize, m));
+    }
+}
+
+static void float_rows_f32(float *dst, const slm_mat *W, int r0, int r1) {
+    size_t c = (size_t)W->cols;
+    convert(dst, (const float *)W->data + r0 * c, (size_t)(r1 - r0) * c, 4, load_f32);
+}
+static void float_rows_f16(float *dst, const slm_mat *W, int r0, int r1) {
+    size_t c = (size_t)W->cols;
+    convert(dst, (const uint16_t *)W->data + r0 * c, (size_t)(r1 - r0) * c, 2, load_f16);
+}
+static void float_rows_bf16(float *dst, const slm_mat *W, int r0, int r1) {
+    size_t c = (size_t)W->cols;
+    convert(dst, (const uint16_t *)W->data + r0 * c, (size_t)(r1 - r0) * c, 2, load_bf16);
+}
+
+void slm_float_rows_avx512(float *dst, const slm_mat *W, int r0, int r1) {
+    if (W->type == SLM_F32) float_rows_f32(dst, W, r0, r1);
+    else if (W->type == SLM_F16) float_rows_f16(dst, W, r0, r1);
+    else float_rows_bf16(dst, W, r0, r1);
 }
 
 const slm_matvec_kernel slm_mv_f32_avx512 = {"f32/avx512", SLM_ISA_AVX512, NULL, NULL, rows_f32};

@@ -1,0 +1,131 @@
+/* Prompt batches of Q8_0 and Q4_0 weights with AVX-512 VNNI.
+ *
+ * The matrix-vector kernels spend three float operations (convert, scale, accumulate) on every
+ * 32-weight block of every (row, token): more than the integer dot product itself. Here the rows of a
+ * chunk are first repacked so that one 512-bit register holds the same 4-byte group of a block for 16
+ * rows; eight vpdpbusd, each against one broadcast 4-byte group of the token's activation block, then
+ * leave the 16 rows' exact block dot products in the 16 lanes, and the float work is done once per
+ * block for 16 rows. The repacked chunk is reused by every token of the batch.
+ *
+ * vpdpbusd multiplies unsigned by signed bytes: Q4_0 nibbles are 0..15 already (w + 8), Q8_0 weights are
+ * offset by 128; the offset comes off as off·Σa per (token, block), with Σa from slm_gemm_int8_sums().
+ * Per row: y = Σ_b float(dot_b)·(dw_b·da_b), accumulated in order of b with fused multiply-adds; the
+ * integer dot products are exact, so the results differ from the matvec kernels only in the rounding of
+ * that sum. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "matmul.h"
+#include "quant.h"
+
+enum { GROUP = 16, TOKENS = 4 };
+
+/* Per 16-row group and block: 8 registers of 4-byte groups, then the 16 weight scales. */
+static size_t block_bytes(void) { return 9 * 64; }
+
+size_t slm_gemm_int8_pack_bytes(int cols) {
+    return (size_t)(SLM_GEMM_INT8_ROWS / GROUP) * (size_t)(cols / SLM_QK) * block_bytes();
+}
+
+void slm_gemm_int8_sums(int32_t *isum, const void *xp, int cols) {
+    const int8_t *q = slm_act_q8_values(xp, cols);
+    for (int b = 0; b < cols / SLM_QK; b++) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(q + b * SLM_QK));
+        __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), a);
+        __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
+        isum[b] = _mm_cvtsi128_si32(h);
+    }
+}
+
+/* Rows [r0, r0 + rows) into pack: for each group of 16 rows and block b, register k holds bytes
+ * 4k..4k+3 of the block (as unsigned values) of each of the 16 rows, then the 16 scales as floats;
+ * rows past the end get scale 0. Gathers pick the same 4 bytes out of 16 rows at once. */
+static void repack(char *pack, const slm_mat *W, int r0, int rows) {
+    int nb = W->cols / SLM_QK, q4 = W->type == SLM_Q4_0;
+    size_t bsize = q4 ? sizeof(slm_block_q4_0) : sizeof(slm_block_q8_0);
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32((int)(nb * bsize)));
+    for (int g = 0; g < (rows + GROUP - 1) / GROUP; g++) {
+        int left = rows - g * GROUP;
+        __mmask16 m = left >= GROUP ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+        for (int b = 0; b < nb; b++) {
+            char *dst = pack + ((size_t)g * nb + b) * block_bytes();
+            const char *blk = (const char *)W->data + ((size_t)(r0 + g * GROUP) * nb + b) * bsize;
+            __m512i d = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, blk, 1);
+            _mm512_store_ps(dst + 8 * 64, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)));
+            const char *qs = blk + 2; /* the values follow the fp16 scale */
+            if (q4) {
+                for (int k = 0; k < 4; k++) {
+                    __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, qs + 4 * k, 1);
+                    _mm512_store_si512(dst + k * 64, _mm512_and_si512(v, _mm512_set1_epi8(0x0F)));
+                    _mm512_store_si512(dst + (k + 4) * 64, _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(0x0F)));
+                }
+            } else {
+                for (int k = 0; k < 8; k++) {
+                    __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, qs + 4 * k, 1);
+                    _mm512_store_si512(dst + k * 64, _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80)));
+                }
+            }
+        }
+    }
+}
+
+/* out[t][r0 + 16g + i] for the T tokens starting at t0 and the rows of group g. */
+static inline __attribute__((always_inline)) void group_tokens(float *out, size_t ostride, const char *pack, int nb,
+                                                               int g, int rows_left, const int8_t *const *aq,
+                                                               const float *const *ad, const int32_t *const *isum,
+                                                               int off, const int *tok, int T) {
+    __m512 acc[TOKENS];
+#pragma GCC unroll 4
+    for (int t = 0; t < TOKENS; t++) acc[t] = _mm512_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const char *p = pack + ((size_t)g * nb + b) * block_bytes();
+        __m512i dot[TOKENS];
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) dot[t] = _mm512_set1_epi32(-off * isum[t][b]);
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) {
+            __m512i w = _mm512_load_si512(p + k * 64);
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++) {
+                int32_t a4;
+                memcpy(&a4, aq[t] + b * SLM_QK + 4 * k, 4);
+                dot[t] = _mm512_dpbusd_epi32(dot[t], w, _mm512_set1_epi32(a4));
+            }
+        }
+        __m512 dw = _mm512_load_ps(p + 8 * 64);
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++)
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[t]), _mm512_mul_ps(dw, _mm512_set1_ps(ad[t][b])), acc[t]);
+    }
+    __mmask16 m = rows_left >= GROUP ? (__mmask16)0xffff : (__mmask16)((1u << rows_left) - 1);
+#pragma GCC unroll 4
+    for (int t = 0; t < T; t++) _mm512_mask_storeu_ps(out + (size_t)tok[t] * ostride + g * GROUP, m, acc[t]);
+}
+
+void slm_gemm_int8_avx512(float *out, size_t ostride, const slm_mat *W, const void *xp, size_t pb, const int32_t *isum,
+                          int n, int r0, int r1, void *pack) {
+    int nb = W->cols / SLM_QK, rows = r1 - r0, off = W->type == SLM_Q4_0 ? 8 : 128;
+    repack(pack, W, r0, rows);
+    for (int t0 = 0; t0 < n; t0 += TOKENS) {
+        int T = n - t0 < TOKENS ? n - t0 : TOKENS, tok[TOKENS];
+        const int8_t *aq[TOKENS];
+        const float *ad[TOKENS];
+        const int32_t *is[TOKENS];
+        for (int t = 0; t < T; t++) {
+            const char *x = (const char *)xp + (size_t)(t0 + t) * pb;
+            tok[t] = t0 + t;
+            aq[t] = slm_act_q8_values(x, W->cols);
+            ad[t] = slm_act_q8_scales(x);
+            is[t] = isum + (size_t)(t0 + t) * nb;
+        }
+        for (int g = 0; g * GROUP < rows; g++) {
+            if (T == TOKENS)
+                group_tokens(out + r0, ostride, pack, nb, g, rows - g * GROUP, aq, ad, is, off, tok, TOKENS);
+            else
+                group_tokens(out + r0, ostride, pack, nb, g, rows - g * GROUP, aq, ad, is, off, tok, T);
+        }
+    }
+}

@@ -1,0 +1,51 @@
+# slm bench from the command line: a short real run in each output format, and one clear line on
+# stderr with a non-zero exit for every kind of bad option. Speeds are never checked here.
+. tests/cli_lib.sh
+M=../shared/models/stories260K
+
+expect_ok "bench stories260K" $SLM bench -m $M -p 16 -n 8 -d 0,8 -r 2 -t 1,2 --bandwidth 10
+if grep -q "| stories260K |" "$TMP/out" && grep -q "tg8 @ d8" "$TMP/out" && grep -q "pp16" "$TMP/out"; then ok "bench table"
+else bad "bench table" "$(cat "$TMP/out")"; fi
+expect_ok "bench json" $SLM bench -m $M -p 8 -n 4 -r 1 -o json --bandwidth 10
+if grep -q '"roofline_pct"' "$TMP/out" && grep -q '"gflops"' "$TMP/out"; then ok "json fields"; else bad "json fields" "$(head -c 300 "$TMP/out")"; fi
+expect_ok "bench csv" $SLM bench -m $M -p 0 -n 4 -r 1 -o csv --bandwidth 10 --kv-type f32,f16
+if [ "$(grep -c '^stories260K,' "$TMP/out")" -eq 2 ]; then ok "csv rows"; else bad "csv rows" "$(cat "$TMP/out")"; fi
+expect_ok "bench svg" $SLM bench -m $M -p 0 -n 4 -d 0,16,32 -r 1 --bandwidth 10 --svg "$TMP/d.svg"
+if grep -q "</svg>" "$TMP/d.svg"; then ok "svg written"; else bad "svg written" "no svg"; fi
+expect_ok "bench compare" $SLM bench -m $M -p 0 -n 4 -r 1 --bandwidth 10 --compare
+if grep -q "Published figures" "$TMP/out"; then ok "compare table"; else bad "compare table" "$(tail -5 "$TMP/out")"; fi
+expect_ok "preset list" $SLM bench --preset list
+if grep -q "llama-3.2-1b" "$TMP/out" && grep -q "1.236B" "$TMP/out" && grep -q "note: gemma-2-2b" "$TMP/out"; then ok "preset list content"
+else bad "preset list content" "$(head -5 "$TMP/out")"; fi
+expect_ok "preset run" $SLM bench --preset smollm2-135m --type q4_0 -p 8 -n 2 -r 1 --bandwidth 10
+expect_ok "membw" $SLM bench --membw -t 1 --membw-mib 16
+if grep -q "GB/s" "$TMP/out"; then ok "membw table"; else bad "membw table" "$(cat "$TMP/out")"; fi
+expect_ok "help" $SLM bench --help
+expect_ok "tokenizer speed" $SLM bench --tokenizer $M
+if grep -q "encode" "$TMP/out" && grep -q "roundtrip" "$TMP/out"; then ok "tokenizer figures"; else bad "tokenizer figures" "$(cat "$TMP/out")"; fi
+
+# bad input
+expect_fail "no model" "give -m DIR or --preset" $SLM bench
+expect_fail "both model and preset" "not both" $SLM bench -m $M --preset llama-3.2-1b
+expect_fail "unknown preset" "unknown preset 'llama-9b'" $SLM bench --preset llama-9b
+expect_fail "bad type" "'q3_k' is not one of" $SLM bench --preset llama-3.2-1b --type q3_k
+expect_fail "float type for a folder" "as stored or converted" $SLM bench -m $M --type f16
+expect_fail "bad thread list" "option -t: '1,,2' is not a comma-separated list" $SLM bench -m $M -t 1,,2
+expect_fail "zero threads" "option -t: 0 is out of range" $SLM bench -m $M -t 0
+expect_fail "negative depth" "option -d: -5 is out of range" $SLM bench -m $M -d -5
+expect_fail "trailing comma" "ends with a comma" $SLM bench -m $M -p 512,
+expect_fail "bad repetitions" "option -r: 'x' is not an integer" $SLM bench -m $M -r x
+expect_fail "bad output" "'xml' is not md, json or csv" $SLM bench -m $M -o xml
+expect_fail "bad kv type" "'q8' is not f32 or f16" $SLM bench -m $M --kv-type q8
+expect_fail "bad bandwidth" "option --bandwidth" $SLM bench -m $M --bandwidth -3
+expect_fail "missing value" "option -p needs a value" $SLM bench -m $M -p
+expect_fail "unknown option" "unknown option '--frob'" $SLM bench --frob
+expect_fail "missing folder" "/nonexistent" $SLM bench -m /nonexistent -p 8 -n 0 -r 1 --bandwidth 10
+expect_fail "context too long" "positions\|context\|ctx" $SLM bench -m $M -p 0 -n 8 -d 600 -r 1 --bandwidth 10
+expect_fail "missing published file" "no/such.json" $SLM bench -m $M -p 0 -n 2 -r 1 --bandwidth 10 --compare --published no/such.json
+expect_fail "bad svg path" "--svg" $SLM bench -m $M -p 0 -n 2 -r 1 --bandwidth 10 --svg /nonexistent-dir/x.svg
+expect_fail "text without tokenizer" "-f TEXT goes with --tokenizer" $SLM bench -f /etc/hostname
+expect_fail "tokenizer with a model" "runs alone" $SLM bench --tokenizer $M -m $M
+expect_fail "tokenizer folder missing" "/nonexistent" $SLM bench --tokenizer /nonexistent
+expect_fail "preset too big for memory" "GB of memory" $SLM bench --preset llama-3.1-8b --type f32 --bandwidth 10
+finish
