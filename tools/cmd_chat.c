@@ -38,12 +38,7 @@ int cmd_chat(int argc, char **argv) {
     g.n_predict = 512;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(usage_head, stdout);
-            fputs(gen_options_help, stdout);
-            return 0;
-        }
-        if (!gen_options_parse(&g, argc, argv, &i)) die("chat: unknown option '%s' (slm chat --help)", a);
+        if (!gen_options_parse(&g, argc, argv, &i, usage_head)) die("chat: unknown option '%s' (slm chat --help)", a);
     }
     gen_options_finish(&g, "chat");
     slm_model *m;

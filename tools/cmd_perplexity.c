@@ -21,12 +21,7 @@ int cmd_perplexity(int argc, char **argv) {
     gen_options_init(&g);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(usage_head, stdout);
-            fputs(gen_options_help, stdout);
-            return 0;
-        }
-        if (gen_options_parse(&g, argc, argv, &i)) continue;
+        if (gen_options_parse(&g, argc, argv, &i, usage_head)) continue;
         if (!strcmp(a, "-f") || !strcmp(a, "--file")) file = cli_value(argc, argv, &i);
         else die("perplexity: unknown option '%s' (slm perplexity --help)", a);
     }

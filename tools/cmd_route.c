@@ -297,7 +297,7 @@ int cmd_route(int argc, char **argv) {
     int json = 0, quiet = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (gen_options_parse(&g, argc, argv, &i)) continue;
+        if (gen_options_parse(&g, argc, argv, &i, NULL)) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(usage, stdout);
             fputs(gen_options_help, stdout);

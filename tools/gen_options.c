@@ -36,8 +36,13 @@ void gen_options_init(gen_options *g) {
     g->n_predict = 128;
 }
 
-int gen_options_parse(gen_options *g, int argc, char **argv, int *i) {
+int gen_options_parse(gen_options *g, int argc, char **argv, int *i, const char *usage_head) {
     const char *a = argv[*i];
+    if (usage_head && (!strcmp(a, "-h") || !strcmp(a, "--help"))) {
+        fputs(usage_head, stdout);
+        fputs(gen_options_help, stdout);
+        exit(0);
+    }
     if (!strcmp(a, "-m") || !strcmp(a, "--model")) g->dir = cli_value(argc, argv, i);
     else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) g->n_predict = cli_int(a, cli_value(argc, argv, i), 0, 1 << 30);
     else if (!strcmp(a, "--temp")) g->sampling.temperature = (float)cli_float(a, cli_value(argc, argv, i), 0, 100);

@@ -24,8 +24,9 @@ typedef struct {
 extern const char gen_options_help[];
 
 void gen_options_init(gen_options *g);
-/* Consumes argv[*i] (and its value) when it is a shared option; returns 1 then, else 0. */
-int gen_options_parse(gen_options *g, int argc, char **argv, int *i);
+/* Consumes argv[*i] (and its value) when it is a shared option; returns 1 then, else 0.
+ * -h/--help prints usage_head (when not NULL) and the shared options, and exits. */
+int gen_options_parse(gen_options *g, int argc, char **argv, int *i, const char *usage_head);
 /* Checks -m was given, picks the seed; dies with a message otherwise. */
 void gen_options_finish(gen_options *g, const char *cmd);
 
