@@ -64,4 +64,34 @@ static inline float test_randf(void) {
     return (float)((test_rng_state >> 40) / (double)(1ull << 24)) * 2.0f - 1.0f;
 }
 
+/* Whitespace-separated integers from a fixture file: the count read, or -1 when it cannot be opened. */
+static inline int test_read_ids(const char *path, int *ids, int max) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    int n = 0;
+    while (n < max && fscanf(f, "%d", &ids[n]) == 1) n++;
+    fclose(f);
+    return n;
+}
+
+/* n little-endian float32 values from a fixture file (malloc'd), or NULL. */
+static inline float *test_read_floats(const char *path, size_t n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    float *v = malloc(n * sizeof(float));
+    if (v && fread(v, sizeof(float), n, f) != n) {
+        free(v);
+        v = NULL;
+    }
+    fclose(f);
+    return v;
+}
+
+static inline int test_argmax(const float *x, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[b]) b = i;
+    return b;
+}
+
 #endif

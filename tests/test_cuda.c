@@ -555,33 +555,6 @@ static void test_gpu_attention(void) {
 
 /* ---- whole model ---- */
 
-static int read_ids(const char *path, int *ids, int max) {
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    int n = 0;
-    while (n < max && fscanf(f, "%d", &ids[n]) == 1) n++;
-    fclose(f);
-    return n;
-}
-
-static float *read_floats(const char *path, size_t n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    float *v = malloc(n * sizeof(float));
-    if (v && fread(v, sizeof(float), n, f) != n) {
-        free(v);
-        v = NULL;
-    }
-    fclose(f);
-    return v;
-}
-
-static int argmax(const float *x, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b]) b = i;
-    return b;
-}
 
 static slm_model *load(const char *dir, const char *device, int quantize, slm_dtype qt) {
     slm_model *m = NULL;
@@ -605,7 +578,7 @@ static int step_by_step(slm_model *m, const int *tokens, int n, int extra, float
             slm_session_free(s);
             return -1;
         }
-        if (i >= n - 1 && i - (n - 1) < extra) greedy[i - (n - 1)] = argmax(logits + (size_t)i * V, V);
+        if (i >= n - 1 && i - (n - 1) < extra) greedy[i - (n - 1)] = test_argmax(logits + (size_t)i * V, V);
     }
     slm_session_free(s);
     return 0;
@@ -619,7 +592,7 @@ static void check_fixture(const char *dir, const char *fixture, const char *toke
     char path[512];
     int tokens[256];
     snprintf(path, sizeof path, "%s/%s", fixture, tokens_file);
-    int n = read_ids(path, tokens, 256);
+    int n = test_read_ids(path, tokens, 256);
     CHECK(n > 0, "%s: no tokens", path);
     if (n <= 0) return;
     if (n > 64) n = 64;
@@ -632,7 +605,7 @@ static void check_fixture(const char *dir, const char *fixture, const char *toke
     CHECK(strcmp(slm_model_backend(g), "cuda") == 0, "%s: loaded on %s", dir, slm_model_backend(g));
     int V = slm_model_config(g)->vocab_size, extra = 8;
     snprintf(path, sizeof path, "%s/logits.f32", fixture);
-    float *ref = read_floats(path, (size_t)n * V);
+    float *ref = test_read_floats(path, (size_t)n * V);
     float *got = malloc((size_t)n * V * sizeof(float));
     slm_session *s = slm_session_new(g, 256);
     CHECK(s != NULL, "session: %s", slm_error());
@@ -641,7 +614,7 @@ static void check_fixture(const char *dir, const char *fixture, const char *toke
         for (int t = 0; t < n; t++) {
             double e = rel_f(got + (size_t)t * V, ref + (size_t)t * V, (size_t)V);
             if (e > worst) worst = e;
-            CHECK(argmax(got + (size_t)t * V, V) == argmax(ref + (size_t)t * V, V), "%s position %d: argmax differs",
+            CHECK(test_argmax(got + (size_t)t * V, V) == test_argmax(ref + (size_t)t * V, V), "%s position %d: argmax differs",
                   dir, t);
         }
         CHECK(worst < 1e-4, "%s: batch logits relative L2 error %.3g >= 1e-4", dir, worst);
@@ -688,8 +661,8 @@ static void test_gpu_fixtures(void) {
  * path), whose argmax at every position must be the next token of the continuation. */
 static void test_gpu_greedy(void) {
     int seq[256], expect[256];
-    int n = read_ids("tests/fixtures/stories260K/prompt.txt", seq, 256);
-    int ne = read_ids("tests/fixtures/stories260K/greedy.txt", expect, 256);
+    int n = test_read_ids("tests/fixtures/stories260K/prompt.txt", seq, 256);
+    int ne = test_read_ids("tests/fixtures/stories260K/greedy.txt", expect, 256);
     CHECK(n > 0 && ne >= 60, "stories260K fixture missing");
     if (n <= 0 || ne < 60) return;
     slm_model *g = load("../shared/models/stories260K", "cuda", 0, SLM_F32);
@@ -699,7 +672,7 @@ static void test_gpu_greedy(void) {
     float *logits = malloc((size_t)64 * V * sizeof(float));
     int ok = s && slm_eval(s, seq, n, logits, 0) == 0;
     for (int i = 0; ok && i < 60; i++) {
-        int tok = argmax(logits, V);
+        int tok = test_argmax(logits, V);
         CHECK(tok == expect[i], "greedy token %d is %d, expected %d", i, tok, expect[i]);
         if (tok != expect[i]) break;
         ok = slm_eval(s, &tok, 1, logits, 0) == 0;
@@ -710,8 +683,8 @@ static void test_gpu_greedy(void) {
     if (s) slm_session_reset(s);
     if (s && slm_eval(s, seq, total, logits, 1) == 0) {
         for (int p = n - 1; p < total; p++)
-            CHECK(argmax(logits + (size_t)p * V, V) == expect[p - n + 1], "batch position %d: argmax %d, expected %d", p,
-                  argmax(logits + (size_t)p * V, V), expect[p - n + 1]);
+            CHECK(test_argmax(logits + (size_t)p * V, V) == expect[p - n + 1], "batch position %d: argmax %d, expected %d", p,
+                  test_argmax(logits + (size_t)p * V, V), expect[p - n + 1]);
     } else {
         CHECK(0, "stories260K batch: %s", slm_error());
     }
@@ -732,8 +705,8 @@ static void test_gpu_quantized(void) {
     static const slm_dtype types[] = {SLM_Q8_0, SLM_Q4_0, SLM_NF4};
     const char *dir = "../shared/models/stories260K";
     int tokens[256], cont[256];
-    int n = read_ids("tests/fixtures/stories260K/prompt.txt", tokens, 256);
-    int nc = read_ids("tests/fixtures/stories260K/greedy.txt", cont, 256);
+    int n = test_read_ids("tests/fixtures/stories260K/prompt.txt", tokens, 256);
+    int nc = test_read_ids("tests/fixtures/stories260K/greedy.txt", cont, 256);
     CHECK(n > 0 && nc >= 35, "stories260K fixture missing");
     if (n <= 0 || nc < 35) return;
     /* 40 tokens, so that the batch goes through cuBLAS */

@@ -9,33 +9,6 @@
 #include "../runtime/generate.h"
 #include "test.h"
 
-static int read_ids(const char *path, int *ids, int max) {
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    int n = 0;
-    while (n < max && fscanf(f, "%d", &ids[n]) == 1) n++;
-    fclose(f);
-    return n;
-}
-
-static float *read_floats(const char *path, size_t n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    float *v = malloc(n * sizeof(float));
-    if (v && fread(v, sizeof(float), n, f) != n) {
-        free(v);
-        v = NULL;
-    }
-    fclose(f);
-    return v;
-}
-
-static int argmax(const float *x, int n) {
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b]) b = i;
-    return b;
-}
 
 typedef struct {
     int *out, n, max;
@@ -54,7 +27,7 @@ static double check_model(const char *model_dir, const char *fixture_dir, const 
     char path[512];
     int tokens[256], expect[256];
     snprintf(path, sizeof path, "%s/%s", fixture_dir, tokens_file);
-    int n = read_ids(path, tokens, 256);
+    int n = test_read_ids(path, tokens, 256);
     CHECK(n > 0, "%s: no tokens", path);
     if (n <= 0) return 1;
     slm_model *m;
@@ -65,7 +38,7 @@ static double check_model(const char *model_dir, const char *fixture_dir, const 
     }
     int V = slm_model_config(m)->vocab_size;
     snprintf(path, sizeof path, "%s/logits.f32", fixture_dir);
-    float *ref = read_floats(path, (size_t)n * V);
+    float *ref = test_read_floats(path, (size_t)n * V);
     CHECK(ref != NULL, "cannot read %s", path);
     float *got = malloc((size_t)n * V * sizeof(float));
     double *refd = malloc((size_t)V * sizeof(double));
@@ -78,7 +51,7 @@ static double check_model(const char *model_dir, const char *fixture_dir, const 
             double e = rel_l2(got + (size_t)t * V, refd, V);
             if (e > worst) worst = e;
             CHECK(e < tol, "%s position %d: relative L2 error %.3g >= %.3g", model_dir, t, e, tol);
-            CHECK(argmax(got + (size_t)t * V, V) == argmax(ref + (size_t)t * V, V), "%s position %d: argmax differs",
+            CHECK(test_argmax(got + (size_t)t * V, V) == test_argmax(ref + (size_t)t * V, V), "%s position %d: argmax differs",
                   model_dir, t);
         }
     } else if (s) {
@@ -86,7 +59,7 @@ static double check_model(const char *model_dir, const char *fixture_dir, const 
     }
     /* greedy continuation, decoding one token at a time through the KV cache */
     snprintf(path, sizeof path, "%s/greedy.txt", fixture_dir);
-    int ne = read_ids(path, expect, 256);
+    int ne = test_read_ids(path, expect, 256);
     if (greedy_n > ne) greedy_n = ne;
     if (s && greedy_n > 0) {
         slm_session_reset(s);
@@ -157,7 +130,7 @@ static void test_batch_equals_sequential(void) {
         return;
     }
     int tokens[24], V = slm_model_config(m)->vocab_size;
-    int n = read_ids("tests/fixtures/llama/gqa2/tokens.txt", tokens, 24);
+    int n = test_read_ids("tests/fixtures/llama/gqa2/tokens.txt", tokens, 24);
     float *a = malloc((size_t)n * V * sizeof(float)), *b = malloc((size_t)V * sizeof(float));
     double *ad = malloc((size_t)V * sizeof(double));
     slm_session *s = slm_session_new(m, 64);
