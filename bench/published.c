@@ -90,6 +90,16 @@ int slm_published_load(const char *path, slm_published **out) {
     return n;
 }
 
+/* A row measured at another thread count is left out when the same source has one at this count. */
+static int other_threads(const slm_published *q, const slm_published *p, int np, int threads) {
+    if (q->threads <= 0 || q->threads == threads) return 0;
+    for (int j = 0; j < np; j++)
+        if (p[j].threads == threads && !strcmp(p[j].engine, q->engine) && !strcmp(p[j].hardware, q->hardware) &&
+            !strcmp(p[j].model, q->model) && !strcmp(p[j].quant, q->quant) && !strcmp(p[j].test, q->test))
+            return 1;
+    return 0;
+}
+
 void slm_bench_compare(FILE *f, const slm_bench_result *r, int n, const slm_published *p, int np) {
     fprintf(f, "\nPublished figures of the same model (generation scaled by bandwidth: theirs x this machine's GB/s / "
                "their GB/s; prompts as published)\n\n");
@@ -107,7 +117,7 @@ void slm_bench_compare(FILE *f, const slm_bench_result *r, int n, const slm_publ
             for (int j = 0; j < np; j++) {
                 const slm_published *q = &p[j];
                 if (strcmp(q->model, x->model) || strncmp(q->test, tg ? "tg" : "pp", 2)) continue;
-                if ((strcmp(q->quant, x->type) == 0) != (pass == 0)) continue;
+                if ((strcmp(q->quant, x->type) == 0) != (pass == 0) || other_threads(q, p, np, x->threads)) continue;
                 double scaled = tg && q->gbps > 0 && x->gbps > 0 ? q->tps * x->gbps / q->gbps : q->tps;
                 fprintf(f, "| %s | %.2f | %s | %s | %.0f | %s | %s | %.2f | %.2f | %.2fx |\n", run, x->mean, q->engine,
                         q->hardware, q->gbps, q->quant, q->test, q->tps, scaled, scaled > 0 ? x->mean / scaled : 0);

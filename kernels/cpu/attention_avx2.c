@@ -41,7 +41,7 @@ static inline __m256 exp_neg(__m256 x) {
     return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
 }
 
-static inline void scores_block(float *s, const float *q, const void *K, int f16, int start, int b, int e, int hd,
+static inline __attribute__((always_inline)) void scores_block(float *s, const float *q, const void *K, int f16, int start, int b, int e, int hd,
                                 float scale) {
     int d8 = hd & ~7;
     for (int p = b; p < e; p++) {
@@ -59,7 +59,7 @@ static inline void scores_block(float *s, const float *q, const void *K, int f16
     }
 }
 
-static inline void values_block(float *o, const float *w, const void *V, int f16, int start, int b, int e, int hd) {
+static inline __attribute__((always_inline)) void values_block(float *o, const float *w, const void *V, int f16, int start, int b, int e, int hd) {
     int d8 = hd & ~7, i = 0;
     for (; i + 32 <= d8; i += 32) {
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
@@ -114,7 +114,7 @@ static inline void softmax(float *s, int len) {
     for (; p < len; p++) s[p] *= 1.0f / total;
 }
 
-static inline void attend_group(float *out, const float *q, int nq, const void *K, const void *V, int f16, int start,
+static inline __attribute__((always_inline)) void attend_group(float *out, const float *q, int nq, const void *K, const void *V, int f16, int start,
                                 int end, int hd, float scale, float *scores) {
     int len = end - start, block = hd <= 64 ? 64 : 4096 / hd;
     if (block < 8) block = 8;

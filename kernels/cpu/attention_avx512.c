@@ -52,7 +52,7 @@ static inline __m512 reduce16(const __m512 *a) {
 }
 
 /* s[p - start] = scale * q·K[p] for p in [b, e). */
-static inline void scores_block(float *s, const float *q, const void *K, int f16, int start, int b, int e, int hd,
+static inline __attribute__((always_inline)) void scores_block(float *s, const float *q, const void *K, int f16, int start, int b, int e, int hd,
                                 float scale) {
     int p = b;
     if (hd % 16 == 0)
@@ -85,7 +85,7 @@ static inline void scores_block(float *s, const float *q, const void *K, int f16
 
 /* o[i..i+64) += sum over p in [b, e) of w[p - start] * V[p][i..i+64), four registers at a time (two
  * sets for alternate positions when the head size allows, so the additions do not wait on each other). */
-static inline void values_block(float *o, const float *w, const void *V, int f16, int start, int b, int e, int hd) {
+static inline __attribute__((always_inline)) void values_block(float *o, const float *w, const void *V, int f16, int start, int b, int e, int hd) {
     if (hd % 64 == 0) {
         for (int i = 0; i < hd; i += 64) {
             __m512 a[8];
@@ -157,7 +157,7 @@ static inline void softmax(float *s, int len) {
     }
 }
 
-static inline void attend_group(float *out, const float *q, int nq, const void *K, const void *V, int f16, int start,
+static inline __attribute__((always_inline)) void attend_group(float *out, const float *q, int nq, const void *K, const void *V, int f16, int start,
                                 int end, int hd, float scale, float *scores) {
     int len = end - start, block = hd <= 64 ? 64 : 4096 / hd;
     if (block < 8) block = 8;

@@ -23,7 +23,7 @@ static inline float scalar_bf16(const void *p, int c) { return slm_bf16_to_f32((
 /* One body, three element types: the load functions are inlined into each instance. When x fits in
  * L1 beside the stream (up to 16 KiB), rows go one at a time, a single sequential stream for the
  * prefetchers; a longer x would be fetched again for every row, so then four rows share each load. */
-static inline void rows_generic(float *y, const slm_mat *W, const float *x, int r0, int r1, size_t esize,
+static inline __attribute__((always_inline)) void rows_generic(float *y, const slm_mat *W, const float *x, int r0, int r1, size_t esize,
                                 __m256 (*load)(const void *), float (*scalar)(const void *, int)) {
     const char *base = W->data;
     int cols = W->cols, c32 = cols & ~31, c8 = cols & ~7, r = r0;
