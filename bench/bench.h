@@ -107,6 +107,7 @@ typedef struct {
     char note[160];     /* what a preset's stand-in leaves out ("" when none) */
     char type[16];      /* weight format */
     char kv_type[8];
+    char device[8];     /* "cpu" or "cuda" */
     double params, weights, kv_bytes;
     int threads;
     slm_bench_test test;

@@ -23,7 +23,10 @@ static void print_md(FILE *f, const slm_bench_result *r, int n) {
         const slm_bench_result *x = &r[i];
         char test[64];
         slm_bench_test_name(&x->test, test, sizeof test);
-        fprintf(f, "| %s | %s | %s | %d | %s | %.2f ± %.2f | ", x->model, x->type, x->kv_type, x->threads, test, x->mean,
+        char threads[16];
+        if (!strcmp(x->device, "cuda")) snprintf(threads, sizeof threads, "GPU");
+        else snprintf(threads, sizeof threads, "%d", x->threads);
+        fprintf(f, "| %s | %s | %s | %s | %s | %.2f ± %.2f | ", x->model, x->type, x->kv_type, threads, test, x->mean,
                 x->sd);
         if (is_tg(x)) fprintf(f, "%.1f MB | %.1f | %.2f | %.1f%% | - |", x->bytes_per_token / 1e6, x->gbps,
                               x->roofline_tps, x->roofline_pct);
@@ -41,16 +44,16 @@ static void print_md(FILE *f, const slm_bench_result *r, int n) {
 
 static void print_csv(FILE *f, const slm_bench_result *r, int n) {
     fprintf(f, "model,type,kv_type,params,weights_bytes,kv_bytes,threads,test,n_prompt,n_gen,depth,reps,tps_mean,tps_sd,"
-               "bytes_per_token,bandwidth_gbps,roofline_tps,roofline_pct,gflops,peak_rss_bytes\n");
+               "bytes_per_token,bandwidth_gbps,roofline_tps,roofline_pct,gflops,peak_rss_bytes,device\n");
     for (int i = 0; i < n; i++) {
         const slm_bench_result *x = &r[i];
         char test[64];
         slm_bench_test_name(&x->test, test, sizeof test);
-        fprintf(f, "%s,%s,%s,%.0f,%.0f,%.0f,%d,%s,%d,%d,%d,%d,%.4f,%.4f,%.0f,%.3f,%.4f,%.2f,%.3f,%.0f\n", x->model,
+        fprintf(f, "%s,%s,%s,%.0f,%.0f,%.0f,%d,%s,%d,%d,%d,%d,%.4f,%.4f,%.0f,%.3f,%.4f,%.2f,%.3f,%.0f,%s\n", x->model,
                 x->type, x->kv_type, x->params, x->weights, x->kv_bytes, x->threads, test, x->test.n_prompt,
                 x->test.n_gen, x->test.depth, x->test.reps, x->mean, x->sd, is_tg(x) ? x->bytes_per_token : 0,
                 x->gbps, is_tg(x) ? x->roofline_tps : 0, is_tg(x) ? x->roofline_pct : 0, is_tg(x) ? 0 : x->gflops,
-                x->peak_rss);
+                x->peak_rss, x->device[0] ? x->device : "cpu");
     }
 }
 
@@ -68,6 +71,7 @@ static void print_json(FILE *f, const slm_bench_result *r, int n) {
         cJSON_AddNumberToObject(o, "params", x->params);
         cJSON_AddNumberToObject(o, "weights_bytes", x->weights);
         cJSON_AddNumberToObject(o, "kv_bytes", x->kv_bytes);
+        cJSON_AddStringToObject(o, "device", x->device[0] ? x->device : "cpu");
         cJSON_AddNumberToObject(o, "threads", x->threads);
         cJSON_AddStringToObject(o, "test", test);
         cJSON_AddNumberToObject(o, "n_prompt", x->test.n_prompt);

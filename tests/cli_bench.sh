@@ -47,5 +47,14 @@ expect_fail "bad svg path" "--svg" $SLM bench -m $M -p 0 -n 2 -r 1 --bandwidth 1
 expect_fail "text without tokenizer" "-f TEXT goes with --tokenizer" $SLM bench -f /etc/hostname
 expect_fail "tokenizer with a model" "runs alone" $SLM bench --tokenizer $M -m $M
 expect_fail "tokenizer folder missing" "/nonexistent" $SLM bench --tokenizer /nonexistent
+expect_fail "bad device" "'gpu' is not one of cpu, cuda" $SLM bench -m $M --device gpu
+# Without a usable GPU, --device cuda stops before building anything; with one it runs on it.
+if $SLM bench -m $M --device cuda -p 4 -n 2 -r 1 --bandwidth 10 >"$TMP/out" 2>"$TMP/err"; then
+    if grep -q "CUDA kernels on" "$TMP/out" && grep -q "| GPU |" "$TMP/out"; then ok "bench on the GPU"; else bad "bench on the GPU" "$(cat "$TMP/out")"; fi
+elif grep -q "^slm: bench: --device cuda: " "$TMP/err" && [ "$(wc -l <"$TMP/err")" -eq 1 ]; then
+    ok "no GPU: one clear line"
+else
+    bad "no GPU: one clear line" "$(cat "$TMP/err")"
+fi
 expect_fail "preset too big for memory" "GB of memory" $SLM bench --preset llama-3.1-8b --type f32 --bandwidth 10
 finish

@@ -7,6 +7,9 @@
 #include "../bench/bench.h"
 #include "../bench/tokenizer_bench.h"
 #include "../kernels/cpu/cpu_features.h"
+#ifdef SLM_CUDA
+#include "../kernels/cuda/backend_cuda.h"
+#endif
 #include "../runtime/error.h"
 #include "cli.h"
 
@@ -26,6 +29,8 @@ static const char usage[] =
     "  -n, --n-gen LIST         tgN: N tokens generated one at a time (default 128; 0: none)\n"
     "  -d, --depth LIST         tokens already in the KV cache (default 0)\n"
     "  -t, --threads LIST       CPU threads (default: physical cores)\n"
+    "      --device D           cpu (default) or cuda: the whole model on the GPU, the roofline from\n"
+    "                           the GPU's measured read bandwidth\n"
     "  -r, --repetitions N      timed runs after one warm-up (default 5)\n"
     "  -o, --output FMT         md (default), json or csv\n"
     "      --bandwidth GBPS     memory bandwidth for the roofline (default: measured per thread count)\n"
@@ -38,6 +43,8 @@ static const char usage[] =
     "      --progress           report each step on stderr\n";
 
 enum { MAX_LIST = 64 };
+
+static char gpu_name[160] = "no GPU";
 
 typedef struct {
     const char *dir;
@@ -55,6 +62,7 @@ typedef struct {
     double bandwidth; /* 0: probe */
     size_t membw_bytes;
     const char *published, *svg;
+    int cuda; /* --device cuda */
     const char *tokenizer, *text; /* --tokenizer DIR [-f TEXT] */
     unsigned long long seed;
     int membw, compare, progress, list_presets;
@@ -139,7 +147,11 @@ static void parse_args(int argc, char **argv, bench_opts *o) {
             else if (!strcmp(v, "csv")) o->fmt = SLM_BENCH_CSV;
             else die("option %s: '%s' is not md, json or csv", a, v);
         } else if (!strcmp(a, "--bandwidth")) o->bandwidth = cli_float(a, cli_value(argc, argv, &i), 0.001, 1e6);
-        else if (!strcmp(a, "--membw")) o->membw = 1;
+        else if (!strcmp(a, "--device")) {
+            const char *v = cli_value(argc, argv, &i);
+            if (!strcmp(v, "cuda")) o->cuda = 1;
+            else if (strcmp(v, "cpu")) die("option %s: '%s' is not one of cpu, cuda", a, v);
+        } else if (!strcmp(a, "--membw")) o->membw = 1;
         else if (!strcmp(a, "--membw-mib")) o->membw_bytes = (size_t)cli_int(a, cli_value(argc, argv, &i), 1, 1 << 20) << 20;
         else if (!strcmp(a, "--compare")) o->compare = 1;
         else if (!strcmp(a, "--published")) o->published = cli_value(argc, argv, &i);
@@ -169,14 +181,30 @@ static void list_presets(void) {
     printf("\n");
 }
 
+/* The GPU probe reads 2 GiB (many times any L2 cache) unless --membw-mib says otherwise. */
 static double probe(int threads, const bench_opts *o) {
-    size_t bytes = o->membw_bytes ? o->membw_bytes : slm_membw_default_bytes();
-    double gbps = slm_membw_read(threads, bytes, 10);
+    double gbps;
+    if (o->cuda) {
+#ifdef SLM_CUDA
+        gbps = slm_cuda_membw_read(o->membw_bytes ? o->membw_bytes : (size_t)2 << 30, 10);
+#else
+        gbps = -1;
+#endif
+    } else {
+        size_t bytes = o->membw_bytes ? o->membw_bytes : slm_membw_default_bytes();
+        gbps = slm_membw_read(threads, bytes, 10);
+    }
     if (gbps < 0) die("%s", slm_error());
     return gbps;
 }
 
 static void run_membw(const bench_opts *o) {
+    if (o->cuda) {
+        printf("| device | read GB/s |\n| --- | ---: |\n| %s | %.1f |\n", gpu_name, probe(1, o));
+        printf("\nstreaming read of a %zu MiB device buffer, best of 10 passes\n",
+               (o->membw_bytes ? o->membw_bytes : (size_t)2 << 30) >> 20);
+        return;
+    }
     size_t bytes = o->membw_bytes ? o->membw_bytes : slm_membw_default_bytes();
     printf("| threads | read GB/s |\n| ---: | ---: |\n");
     for (int i = 0; i < o->n_threads; i++) printf("| %d | %.2f |\n", o->threads[i], probe(o->threads[i], o));
@@ -227,6 +255,7 @@ static void run_tests(slm_model *m, const char *name, const char *note, const ch
     if (!s) die("%s: %s", name, slm_error());
     slm_bench_costs k;
     slm_bench_model_costs(m, kv_f16, ctx, &k);
+    if (o->cuda && strcmp(slm_model_backend(m), "cuda")) die("%s: the model did not go to the GPU", name);
     double *tps = malloc((size_t)o->reps * sizeof *tps);
     if (!tps) die("out of memory");
     for (int d = 0; d < o->n_depths; d++) {
@@ -246,6 +275,7 @@ static void run_tests(slm_model *m, const char *name, const char *note, const ch
                 snprintf(x->note, sizeof x->note, "%s", note ? note : "");
                 snprintf(x->type, sizeof x->type, "%s", type);
                 snprintf(x->kv_type, sizeof x->kv_type, "%s", kv_f16 ? "f16" : "f32");
+                snprintf(x->device, sizeof x->device, "%s", o->cuda ? "cuda" : "cpu");
                 x->params = k.params;
                 x->weights = k.weights;
                 x->kv_bytes = k.kv_total;
@@ -285,9 +315,20 @@ static const char *dir_name(const char *dir) {
     return name;
 }
 
+/* Checks that a GPU is there before anything is built, and names it for the report. */
+static void open_gpu(void) {
+#ifdef SLM_CUDA
+    if (slm_cuda_device_name(gpu_name, sizeof gpu_name)) die("bench: --device cuda: %s", slm_error());
+#else
+    die("bench: --device cuda: this build has no CUDA backend (nvcc was not found when it was built)");
+#endif
+}
+
 int cmd_bench(int argc, char **argv) {
     bench_opts o;
     parse_args(argc, argv, &o);
+    if (o.cuda && o.tokenizer) die("bench: --tokenizer runs on the CPU; leave out --device cuda");
+    if (o.cuda && !o.list_presets) open_gpu();
     if (o.list_presets) {
         list_presets();
         return 0;
@@ -320,6 +361,7 @@ int cmd_bench(int argc, char **argv) {
     double gbps[MAX_LIST];
     for (int ti = 0; ti < o.n_threads; ti++) {
         if (o.bandwidth > 0) gbps[ti] = o.bandwidth;
+        else if (o.cuda && ti > 0) gbps[ti] = gbps[0];
         else {
             if (o.progress) fprintf(stderr, "bench: read probe, %d threads\n", o.threads[ti]);
             gbps[ti] = probe(o.threads[ti], &o);
@@ -333,7 +375,7 @@ int cmd_bench(int argc, char **argv) {
         for (int ty = 0; ty < n_types; ty++)
             for (int kv = 0; kv < o.n_kv; kv++)
                 for (int ti = 0; ti < o.n_threads; ti++) {
-                    slm_load_opts lo = {.threads = o.threads[ti], .kv_f16 = o.kv_f16[kv]};
+                    slm_load_opts lo = {.threads = o.threads[ti], .kv_f16 = o.kv_f16[kv], .device = o.cuda ? "cuda" : "cpu"};
                     slm_model *m = NULL;
                     const char *name, *note = NULL, *type;
                     slm_bench_reset_peak_rss();
@@ -364,10 +406,14 @@ int cmd_bench(int argc, char **argv) {
                 }
 
     if (o.fmt == SLM_BENCH_MD) {
-        printf("slm bench: %s, %s kernels; roofline bandwidth %s", slm_isa_name(slm_isa_best()), "CPU",
-               o.bandwidth > 0 ? "given" : "measured (read probe):");
-        for (int ti = 0; ti < o.n_threads; ti++)
-            printf("%s%.1f GB/s at %d thread%s", ti ? ", " : " ", gbps[ti], o.threads[ti], o.threads[ti] > 1 ? "s" : "");
+        if (o.cuda) printf("slm bench: CUDA kernels on %s; roofline bandwidth %s %.1f GB/s", gpu_name,
+                           o.bandwidth > 0 ? "given:" : "measured (device read probe):", gbps[0]);
+        else {
+            printf("slm bench: %s, %s kernels; roofline bandwidth %s", slm_isa_name(slm_isa_best()), "CPU",
+                   o.bandwidth > 0 ? "given" : "measured (read probe):");
+            for (int ti = 0; ti < o.n_threads; ti++)
+                printf("%s%.1f GB/s at %d thread%s", ti ? ", " : " ", gbps[ti], o.threads[ti], o.threads[ti] > 1 ? "s" : "");
+        }
         printf("\n\n");
     }
     slm_bench_print(stdout, rs.r, rs.n, o.fmt);

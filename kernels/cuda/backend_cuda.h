@@ -23,6 +23,12 @@ slm_backend *slm_backend_cuda(void);
 /* Waits for every queued op of a CUDA backend; 0, or -1 with slm_error() set to the first failure. */
 int slm_backend_cuda_sync(slm_backend *b);
 
+/* For `slm bench --device cuda`: the device's name and memory ("NVIDIA H100 80GB HBM3, 79 GiB"), and
+ * its read bandwidth in GB/s from a streaming read of `bytes`, best of `passes` (kernels/cuda/membw.cu).
+ * -1 with slm_error() when there is no device or the probe fails. */
+int slm_cuda_device_name(char *name, size_t size);
+double slm_cuda_membw_read(size_t bytes, int passes);
+
 /* Host emulation of the device side, for tests on machines without a GPU. Each builds the device
  * layout of W on the host (as upload_mat does) and runs the kernels' per-unit arithmetic in a plain
  * loop (see kernels/cuda/cuda_layout.h). 0, or -1 with slm_error().
