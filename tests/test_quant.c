@@ -349,42 +349,162 @@ static void test_variants_q8_0_q4_0(void) {
                 free(x);
                 free_qmat(&m);
             }
-    printf("     worst error / bound: %.3f\n", worst);
-}
-
-static void test_variants_nf4(void) {
-    /* rows, cols, block: aligned rows, blocks of 32 and 128, and rows that cut blocks (ragged
-     * last block, odd cols so rows start mid-byte). */
-    static const int shapes[][3] = {
-        {1, 64, 64},   {3, 128, 64},  {4, 64, 64},    {5, 256, 64},  {7, 1024, 64}, {17, 192, 64}, {6, 96, 32},
-        {5, 256, 128}, {3, 96, 64},   {5, 33, 64},    {7, 160, 64},  {4, 100, 64},  {9, 40, 32},   {2, 2048, 2048},
-        {3, 31, 16},   {8, 512, 256}, {1, 4096, 4096},
-    };
-    double worst = 0;
-    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-        qmat m = make_qmat(SLM_NF4, shapes[i][0], shapes[i][1], shapes[i][2], NULL);
-        float *x = make_x(m.W.cols, 1);
-        worst = fmax(worst, compare_variants(&m, x, 0, m.W.rows));
-        if (m.W.rows > 2) worst = fmax(worst, compare_variants(&m, x, 1, m.W.rows - 1));
-        free(x);
-        free_qmat(&m);
-    }
-    /* A table other than the standard one (the quant_map a file carries) must be the one used. */
-    float code[16];
-    for (int i = 0; i < 16; i++) code[i] = slm_nf4_code[15 - i] * 0.5f + 0.01f * i;
-    qmat m = make_qmat(SLM_NF4, 6, 256, 64, code);
-    float *x = make_x(256, 1);
-    worst = fmax(worst, compare_variants(&m, x, 0, 6));
-    float y[6];
-    slm_mv_nf4_scalar.rows(y, &m.W, x, NULL, 0, 6);
-    for (int r = 0; r < 6; r++) {
-        double s = 0;
-        for (int c = 0; c < 256; c++) s += (double)m.deq[r * 256 + c] * x[c];
-        CHECK(fabs(y[r] - s) <= 1e-6 * fabs(s) + 1e-6, "custom code table: row %d %.9g vs %.9g", r, y[r], s);
-    }
+    /* Q4_0 rows longer than the 16384 columns q4_0/avx512 takes in one pass, 515 blocks (nb % 8 == 3) */
+    qmat m = make_qmat(SLM_Q4_0, 9, 32 * 515, 0, NULL);
+    float *x = make_x(m.W.cols, 1);
+    worst = fmax(worst, fmax(compare_variants(&m, x, 0, 9), compare_variants(&m, x, 1, 8)));
     free(x);
     free_qmat(&m);
     printf("     worst error / bound: %.3f\n", worst);
+}
+
+/* NF4: nf4/avx512 takes an int16 path when the CPU has AVX-512 VNNI, cols % 128 == 0 and the block is a
+ * multiple of 64. It rounds the code table to round(code·16383/max|code|) (step u = max|code|/16383) and
+ * each 64 values of x to q·s with s = max|x|/16383, and multiplies exactly in integers. Per 64-value
+ * group g with weight scale a_g, |ĉ - c| <= 0.504·u and |x̂ - x| <= 0.504·s_g (half a step, plus the
+ * float rounding of code·(16383/max) and x·(1/s), under 0.004 of a step), so against the float product
+ *   |y - y_ref| <= Σ_g (0.504·s_g·Σ|w| + 0.504·u·a_g·Σ|x| + 0.26·64·u·a_g·s_g)
+ * plus the float rounding of the int32 → float conversion, the scales and the sum (1e-5 of Σ|w·x|
+ * covers it for these widths). Every other variant and path is the exact float product in another
+ * order: 2e-6 of Σ|w·x|. */
+static int nf4_int16_path(const slm_matvec_kernel *k, const slm_mat *W) {
+    return k == &slm_mv_nf4_avx512 && slm_cpu()->avx512_vnni && W->cols % 128 == 0 && W->block % 64 == 0;
+}
+
+static double nf4_int16_bound(const qmat *m, const float *x, int r) {
+    const float *code = m->W.code ? m->W.code : slm_nf4_code;
+    int cols = m->W.cols;
+    double cmax = 0;
+    for (int i = 0; i < 16; i++) cmax = fmax(cmax, fabs(code[i]));
+    double u = cmax / 16383, bound = 0;
+    for (int c0 = 0; c0 < cols; c0 += 64) {
+        float xmax = 0;
+        double wabs = 0, xabs = 0;
+        for (int c = c0; c < c0 + 64; c++) {
+            xmax = fmaxf(xmax, fabsf(x[c]));
+            wabs += fabs(m->deq[(size_t)r * cols + c]);
+            xabs += fabs(x[c]);
+        }
+        double s = xmax / 16383.0f, a = m->W.absmax[((size_t)r * cols + c0) / (size_t)m->W.block];
+        bound += 0.504 * s * wabs + 0.504 * u * a * xabs + 0.26 * 64 * u * a * s;
+    }
+    return bound;
+}
+
+/* Every NF4 variant (and nf4/avx512bw, the float path the avx512 variant runs without VNNI) against the
+ * scalar reference on rows [r0, r1); worst error / bound into worst[0] (int16 path) and worst[1]. */
+static void compare_nf4(const qmat *m, const float *x, int r0, int r1, double worst[2]) {
+    const slm_matvec_kernel *v[5];
+    int n = slm_matvec_variants(SLM_NF4, v, 4);
+    if (slm_cpu()->avx512) v[n++] = &slm_mv_nf4_avx512bw;
+    int rows = m->W.rows, cols = m->W.cols;
+    float *ref = calloc((size_t)rows, sizeof(float)), *y = calloc((size_t)rows, sizeof(float));
+    double *terms = malloc((size_t)rows * sizeof(double));
+    v[0]->rows(ref, &m->W, x, NULL, r0, r1);
+    abs_terms(m, x, NULL, terms);
+    for (int i = 1; i < n; i++) {
+        void *vp = prep_buf(v[i], x, cols);
+        int int16 = nf4_int16_path(v[i], &m->W);
+        for (int r = 0; r < rows; r++) y[r] = -12345.0f;
+        v[i]->rows(y, &m->W, x, vp, r0, r1);
+        for (int r = 0; r < rows; r++) {
+            if (r < r0 || r >= r1) {
+                CHECK(y[r] == -12345.0f, "%s wrote row %d outside [%d, %d)", v[i]->name, r, r0, r1);
+                continue;
+            }
+            double err = fabs((double)y[r] - ref[r]), tol;
+            if (int16) {
+                tol = nf4_int16_bound(m, x, r);
+                tol += 1e-5 * (terms[r] + tol) + 1e-30;
+            } else {
+                tol = 2e-6 * terms[r] + 1e-30;
+            }
+            worst[!int16] = fmax(worst[!int16], err / tol);
+            CHECK(err <= tol, "%s%s %dx%d block %d row %d: %.9g vs scalar %.9g (|w·x| %.3g, bound %.3g)", v[i]->name,
+                  int16 ? " (int16)" : "", rows, cols, m->W.block, r, y[r], ref[r], terms[r], tol);
+        }
+        free(vp);
+    }
+    free(ref);
+    free(y);
+    free(terms);
+}
+
+/* x from make_x, plus a whole zero group of 64 (scale 0) and one with a lone large value (the rest of
+ * its group rounds to a few steps). */
+static float *make_x_nf4(int cols) {
+    float *x = make_x(cols, 1);
+    for (int c = 64; c < 128 && c < cols; c++) x[c] = 0.0f;
+    if (cols >= 256) x[200] = 900.0f;
+    return x;
+}
+
+static void test_variants_nf4(void) {
+    /* rows, cols, block. int16 path: cols % 128 == 0 with blocks of 64 (groups of 8 chunks and a
+     * partial one), 128, 256, 2048, 4096, odd multiples of 64 (192, 320), rows that start mid-block
+     * (block > cols) and a short last block. Float path: blocks of 32 or 16, cols % 128 != 0, ragged
+     * rows (odd cols start rows mid-byte). */
+    static const int shapes[][3] = {
+        {1, 128, 64},  {3, 128, 64},   {4, 256, 64},   {5, 256, 64},    {7, 1024, 64},  {17, 1152, 64}, {33, 2176, 64},
+        {5, 256, 128}, {8, 512, 256},  {2, 2048, 2048}, {1, 4096, 4096}, {3, 128, 256}, {5, 384, 192},  {6, 640, 320},
+        {9, 128, 1024}, {7, 896, 128}, {4, 256, 32},   {1, 64, 64},     {4, 64, 64},    {17, 192, 64},  {6, 96, 32},
+        {3, 96, 64},   {5, 33, 64},    {7, 160, 64},   {4, 100, 64},    {9, 40, 32},    {3, 31, 16},
+    };
+    double worst[2] = {0, 0};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        qmat m = make_qmat(SLM_NF4, shapes[i][0], shapes[i][1], shapes[i][2], NULL);
+        float *x = make_x_nf4(m.W.cols);
+        compare_nf4(&m, x, 0, m.W.rows, worst);
+        if (m.W.rows > 2) compare_nf4(&m, x, 1, m.W.rows - 1, worst);
+        free(x);
+        free_qmat(&m);
+    }
+    /* Tables other than the standard one (the quant_map a file carries, e.g. bitsandbytes FP4) must be
+     * the ones used, on both paths. */
+    static const float fp4[16] = {0.0f,  0.0052083333f,  0.6666667f,  1.0f,  0.33333334f,  0.5f,  0.16666667f,  0.25f,
+                                  -0.0f, -0.0052083333f, -0.6666667f, -1.0f, -0.33333334f, -0.5f, -0.16666667f, -0.25f};
+    float code[16];
+    for (int i = 0; i < 16; i++) code[i] = slm_nf4_code[15 - i] * 0.5f + 0.01f * i;
+    const float *tables[2] = {code, fp4};
+    static const int tshapes[][3] = {{6, 256, 64}, {5, 1152, 128}, {6, 96, 32}};
+    for (int t = 0; t < 2; t++)
+        for (int i = 0; i < 3; i++) {
+            int rows = tshapes[i][0], cols = tshapes[i][1];
+            qmat m = make_qmat(SLM_NF4, rows, cols, tshapes[i][2], tables[t]);
+            float *x = make_x_nf4(cols);
+            compare_nf4(&m, x, 0, rows, worst);
+            float *y = malloc((size_t)rows * sizeof(float));
+            slm_mv_nf4_scalar.rows(y, &m.W, x, NULL, 0, rows);
+            for (int r = 0; r < rows; r++) {
+                double s = 0;
+                for (int c = 0; c < cols; c++) s += (double)m.deq[(size_t)r * cols + c] * x[c];
+                CHECK(fabs(y[r] - s) <= 1e-6 * fabs(s) + 1e-6, "custom code table %d: row %d %.9g vs %.9g", t, r, y[r], s);
+            }
+            free(y);
+            free(x);
+            free_qmat(&m);
+        }
+    /* A NaN in x gives NaN rows on every path (the int16 path must not round it away). */
+    {
+        qmat m = make_qmat(SLM_NF4, 3, 256, 64, NULL);
+        float *x = make_x_nf4(256);
+        x[150] = NAN;
+        const slm_matvec_kernel *v[5];
+        int n = slm_matvec_variants(SLM_NF4, v, 4);
+        for (int i = 0; i < n; i++) {
+            void *vp = prep_buf(v[i], x, 256);
+            float y[3];
+            v[i]->rows(y, &m.W, x, vp, 0, 3);
+            for (int r = 0; r < 3; r++) CHECK(isnan(y[r]), "%s: NaN in x, row %d gives %g", v[i]->name, r, y[r]);
+            free(vp);
+        }
+        free(x);
+        free_qmat(&m);
+    }
+    if (slm_cpu()->avx512_vnni)
+        printf("     worst error / bound: int16 path %.3f, float paths %.3f\n", worst[0], worst[1]);
+    else
+        printf("     worst error / bound: %.3f (no AVX-512 VNNI: no int16 path)\n", worst[1]);
 }
 
 /* The integer kernels quantize x: against the float product of the dequantized weights, each

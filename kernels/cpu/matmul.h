@@ -61,8 +61,8 @@ extern const slm_matvec_kernel slm_mv_bf16_scalar, slm_mv_bf16_avx2, slm_mv_bf16
 extern const slm_matvec_kernel slm_mv_q8_0_scalar, slm_mv_q8_0_avx2, slm_mv_q8_0_avx512;
 extern const slm_matvec_kernel slm_mv_q4_0_scalar, slm_mv_q4_0_avx2, slm_mv_q4_0_avx512;
 extern const slm_matvec_kernel slm_mv_nf4_scalar, slm_mv_nf4_avx2, slm_mv_nf4_avx512;
-/* The AVX-512 integer kernels without VNNI, which the avx512 variants run on CPUs that lack it;
+/* The AVX-512 kernels without VNNI (NF4: its float path), which the avx512 variants run on CPUs that lack it;
  * named here so the tests can check them on any AVX-512 machine. */
-extern const slm_matvec_kernel slm_mv_q8_0_avx512bw, slm_mv_q4_0_avx512bw;
+extern const slm_matvec_kernel slm_mv_q8_0_avx512bw, slm_mv_q4_0_avx512bw, slm_mv_nf4_avx512bw;
 
 #endif
