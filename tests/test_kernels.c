@@ -107,6 +107,45 @@ static void test_float_rows_variants(void) {
     }
 }
 
+/* NF4 tiles for sgemm: every variant equal to the dequantization of quant.c, on aligned and unaligned
+ * blocks and row ranges, with a custom table, and without writing past its rows. */
+static void test_float_rows_nf4(void) {
+    void (*fns[])(float *, const slm_mat *, int, int) = {slm_float_rows_scalar, slm_float_rows_avx2, slm_float_rows_avx512};
+    const slm_cpu_features *f = slm_cpu();
+    int have[] = {1, f->avx2_fma, f->avx512};
+    struct { int rows, cols, block, r0, r1, custom; } cases[] = {
+        {7, 256, 64, 1, 6, 0}, {5, 192, 64, 0, 5, 0}, {6, 128, 256, 1, 5, 1}, {9, 67, 48, 2, 8, 0}, {4, 96, 32, 1, 3, 1}, {3, 48, 16, 0, 3, 0},
+    };
+    float custom[16];
+    for (int i = 0; i < 16; i++) custom[i] = slm_nf4_code[15 - i] * 0.5f + 0.01f * i;
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        int rows = cases[ci].rows, cols = cases[ci].cols, block = cases[ci].block, r0 = cases[ci].r0, r1 = cases[ci].r1;
+        size_t n = (size_t)rows * cols, nb = (n + block - 1) / block;
+        float *w = malloc(n * sizeof(float)), *absmax = malloc(nb * sizeof(float));
+        uint8_t *codes = malloc((n + 1) / 2);
+        for (size_t i = 0; i < n; i++) w[i] = test_randf();
+        slm_quantize_nf4(codes, absmax, w, n, block);
+        slm_mat W = {.type = SLM_NF4, .rows = rows, .cols = cols, .data = codes, .absmax = absmax, .block = block,
+                     .code = cases[ci].custom ? custom : NULL};
+        size_t count = (size_t)(r1 - r0) * cols;
+        float *want = malloc(count * sizeof(float)), *got = malloc((count + 1) * sizeof(float));
+        slm_dequantize_nf4(want, codes, absmax, W.code, block, (size_t)r0 * cols, count);
+        for (int k = 0; k < 3; k++) {
+            if (!have[k]) continue;
+            got[count] = 777.0f;
+            fns[k](got, &W, r0, r1);
+            int bad = 0;
+            for (size_t i = 0; i < count && !bad; i++)
+                if (got[i] != want[i]) {
+                    CHECK(0, "nf4 case %zu variant %d: element %zu: %g vs %g", ci, k, i, got[i], want[i]);
+                    bad = 1;
+                }
+            CHECK(got[count] == 777.0f, "nf4 case %zu variant %d wrote past its rows", ci, k);
+        }
+        free(w), free(absmax), free(codes), free(want), free(got);
+    }
+}
+
 static void test_matmul_threaded(void) {
     slm_pool *pool = slm_pool_create(2);
     int batches[] = {1, 3, 8, 33};
@@ -434,6 +473,7 @@ static void test_backend_attention_f16(void) {
 int main(void) {
     RUN(test_matvec_float_variants);
     RUN(test_float_rows_variants);
+    RUN(test_float_rows_nf4);
     RUN(test_matmul_threaded);
     RUN(test_gemm_int8);
     RUN(test_attention_variants);

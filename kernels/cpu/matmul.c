@@ -70,7 +70,12 @@ static int gemm_chunk(const slm_mat *W, int nth) {
 }
 
 static int is_float(slm_dtype t) { return t == SLM_F32 || t == SLM_F16 || t == SLM_BF16; }
-static int use_gemm(const slm_mat *W, int n) { return n >= GEMM_MIN_BATCH && is_float(W->type); }
+/* NF4 batches go through sgemm too, on dequantized tiles, once they are long enough to repay the
+ * dequantization (it costs more than converting F16). */
+enum { NF4_GEMM_MIN_BATCH = 16 };
+static int use_gemm(const slm_mat *W, int n) {
+    return (n >= GEMM_MIN_BATCH && is_float(W->type)) || (n >= NF4_GEMM_MIN_BATCH && W->type == SLM_NF4);
+}
 
 /* Q8_0 and Q4_0 batches of at least INT8_MIN_BATCH tokens go through the repacked int8 kernel when the
  * CPU has AVX-512 VNNI; shorter ones run the matvec kernel per token (bit for bit a lone decode step). */

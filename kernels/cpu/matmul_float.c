@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "matmul.h"
+#include "quant.h"
 
 static void rows_f32(float *y, const slm_mat *W, const float *x, const void *xp, int r0, int r1) {
     (void)xp;
@@ -54,7 +55,8 @@ static void float_rows_bf16(float *dst, const slm_mat *W, int r0, int r1) {
 void slm_float_rows_scalar(float *dst, const slm_mat *W, int r0, int r1) {
     if (W->type == SLM_F32) float_rows_f32(dst, W, r0, r1);
     else if (W->type == SLM_F16) float_rows_f16(dst, W, r0, r1);
-    else float_rows_bf16(dst, W, r0, r1);
+    else if (W->type == SLM_BF16) float_rows_bf16(dst, W, r0, r1);
+    else slm_dequantize_nf4(dst, W->data, W->absmax, W->code, W->block, (size_t)r0 * W->cols, (size_t)(r1 - r0) * W->cols);
 }
 
 const slm_matvec_kernel slm_mv_f32_scalar = {"f32/scalar", SLM_ISA_SCALAR, NULL, NULL, rows_f32};

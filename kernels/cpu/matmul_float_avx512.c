@@ -103,7 +103,8 @@ static void float_rows_bf16(float *dst, const slm_mat *W, int r0, int r1) {
 void slm_float_rows_avx512(float *dst, const slm_mat *W, int r0, int r1) {
     if (W->type == SLM_F32) float_rows_f32(dst, W, r0, r1);
     else if (W->type == SLM_F16) float_rows_f16(dst, W, r0, r1);
-    else float_rows_bf16(dst, W, r0, r1);
+    else if (W->type == SLM_BF16) float_rows_bf16(dst, W, r0, r1);
+    else slm_nf4_rows_avx512(dst, W, r0, r1);
 }
 
 const slm_matvec_kernel slm_mv_f32_avx512 = {"f32/avx512", SLM_ISA_AVX512, NULL, NULL, rows_f32};

@@ -264,3 +264,27 @@ static void rows_nf4(float *y, const slm_mat *W, const float *x, const void *xp,
 
 const slm_matvec_kernel slm_mv_nf4_avx512 = {"nf4/avx512", SLM_ISA_AVX512, prep_bytes, prep, rows_nf4};
 const slm_matvec_kernel slm_mv_nf4_avx512bw = {"nf4/avx512bw", SLM_ISA_AVX512, prep_bytes_float, prep_float, rows_float};
+
+/* Rows [r0, r1) as floats for the sgemm tiles of prompt batches, code·absmax exactly as
+ * slm_dequantize_nf4 forms it: 16 code bytes give 32 weights, vpermps looks up the high nibbles (the
+ * even weights) and the low ones (the odd) in the table times the block's absmax, and two two-source
+ * permutes interleave them. Runs of 32 that might cross a block (block % 32 != 0, an odd start) take
+ * the scalar dequantization. */
+void slm_nf4_rows_avx512(float *dst, const slm_mat *W, int r0, int r1) {
+    const float *code = W->code ? W->code : slm_nf4_code;
+    size_t start = (size_t)r0 * (size_t)W->cols, n = (size_t)(r1 - r0) * (size_t)W->cols, block = (size_t)W->block, i = 0;
+    const uint8_t *codes = W->data;
+    if (block % 32 == 0 && start % 32 == 0) {
+        const __m512 table = _mm512_loadu_ps(code);
+        const __m512i first = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        const __m512i second = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        for (; i + 32 <= n; i += 32) {
+            __m512 t = _mm512_mul_ps(table, _mm512_set1_ps(W->absmax[(start + i) / block]));
+            __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(codes + (start + i) / 2)));
+            __m512 even = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), t), odd = _mm512_permutexvar_ps(v, t);
+            _mm512_storeu_ps(dst + i, _mm512_permutex2var_ps(even, first, odd));
+            _mm512_storeu_ps(dst + i + 16, _mm512_permutex2var_ps(even, second, odd));
+        }
+    }
+    if (i < n) slm_dequantize_nf4(dst + i, codes, W->absmax, code, W->block, start + i, n - i);
+}
