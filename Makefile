@@ -38,8 +38,10 @@ ifneq ($(CU_SRC),)
       -gencode arch=compute_89,code=sm_89 -gencode arch=compute_90,code=sm_90 \
       -gencode arch=compute_90,code=compute_90
   LIB_OBJ += $(CU_SRC:%.cu=$(BUILD)/%.o)
+  NVCC_FLAGS += -DSLM_CUDA_LIBDIR='"$(CUDA_HOME)/lib64"'
   CFLAGS  += -DSLM_CUDA -I$(CUDA_HOME)/include
-  LDLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas -lstdc++
+  # cuBLAS is opened with dlopen when the CUDA backend starts (kernels/cuda/cublas_api.h), not linked.
+  LDLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -ldl -lstdc++
 endif
 endif
 

@@ -787,7 +787,11 @@ static void test_gpu_error_reporting(void) {
     b->destroy(b);
 }
 
+/* cuBLAS is opened at run time; the toolkit that built slm has it, GPU or not. */
+static void test_cublas_opens(void) { CHECK(slm_cublas_open() == 0, "%s", slm_error()); }
+
 int main(void) {
+    RUN(test_cublas_opens);
     RUN(test_emulate_rows);
     RUN(test_emulate_matvec);
     RUN(test_emulate_split);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cublas_api.h"
 #include "cuda_check.h"
 #include "cuda_layout.h"
 #include "cuda_ops.h"
@@ -48,7 +49,8 @@ int slm_cuda_check(slm_cuda_ctx *c, cudaError_t e, const char *call, const char 
 
 int slm_cublas_check(slm_cuda_ctx *c, cublasStatus_t s, const char *call, const char *file, int line) {
     if (s == CUBLAS_STATUS_SUCCESS) return 0;
-    return record(c, cublasGetStatusString(s), call, file, line);
+    const slm_cublas_api *blas = slm_cublas();
+    return record(c, blas ? blas->status_string(s) : "cuBLAS error", call, file, line);
 }
 
 int slm_cuda_smem(slm_cuda_ctx *c, const void *kernel, size_t bytes, const char *name) {
@@ -352,7 +354,7 @@ static void cuda_destroy(slm_backend *b) {
     cudaFree(cb->scratch);
     cudaFree(cb->tokens);
     cudaFree(cb->partials);
-    cublasDestroy(cb->ctx.blas);
+    slm_cublas()->destroy(cb->ctx.blas);
     cudaStreamDestroy(cb->ctx.stream);
     free(cb);
 }
@@ -398,8 +400,14 @@ slm_backend *slm_backend_cuda(void) {
         free(cb);
         return NULL;
     }
-    if (CUBLAS_CHECK(c, cublasCreate(&c->blas)) || CUBLAS_CHECK(c, cublasSetStream(c->blas, c->stream))) {
-        if (c->blas) cublasDestroy(c->blas);
+    const slm_cublas_api *blas = slm_cublas();
+    if (!blas) {
+        cudaStreamDestroy(c->stream);
+        free(cb);
+        return NULL;
+    }
+    if (CUBLAS_CHECK(c, blas->create(&c->blas)) || CUBLAS_CHECK(c, blas->set_stream(c->blas, c->stream))) {
+        if (c->blas) blas->destroy(c->blas);
         cudaStreamDestroy(c->stream);
         free(cb);
         return NULL;

@@ -23,6 +23,10 @@ slm_backend *slm_backend_cuda(void);
 /* Waits for every queued op of a CUDA backend; 0, or -1 with slm_error() set to the first failure. */
 int slm_backend_cuda_sync(slm_backend *b);
 
+/* Opens cuBLAS (it is loaded at run time, not linked: kernels/cuda/cublas_api.h); 0, or -1 with
+ * slm_error(). The backend does this itself; tests call it to check the library is found. */
+int slm_cublas_open(void);
+
 /* For `slm bench --device cuda`: the device's name and memory ("NVIDIA H100 80GB HBM3, 79 GiB"), and
  * its read bandwidth in GB/s from a streaming read of `bytes`, best of `passes` (kernels/cuda/membw.cu).
  * -1 with slm_error() when there is no device or the probe fails. */

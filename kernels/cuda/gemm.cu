@@ -11,6 +11,7 @@
  *   overflow, and values far below the largest lose only what is negligible next to it.
  * Q8_0, Q4_0, NF4: tiles of rows are dequantized into an F16 scratch buffer (each weight rounded to
  *   F16: 2^-12 relative, far below the quantization error) and multiplied as F16 weights. */
+#include "cublas_api.h"
 #include "cuda_layout.h"
 #include "cuda_ops.h"
 #include "cuda_reduce.h"
@@ -142,7 +143,7 @@ int slm_cuda_gemm(slm_cuda_ctx *c, float *out, const float *x, int n, const slm_
 
     if (W->type == SLM_F32) {
         /* column-major view: out (rows x n) = Wᵀ-view (cols x rows)ᵀ · x (cols x n) */
-        if (CUBLAS_CHECK(c, cublasSgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, cols, &one, (const float *)W->data,
+        if (CUBLAS_CHECK(c, slm_cublas()->sgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, cols, &one, (const float *)W->data,
                                         cols, x, cols, &zero, out, rows)))
             return -1;
         if (!bias) return 0;
@@ -174,7 +175,7 @@ int slm_cuda_gemm(slm_cuda_ctx *c, float *out, const float *x, int n, const slm_
             A = (const uint16_t *)W->data + (size_t)r0 * cols;
         }
         /* g (rows x 2n, column-major) rows r0..r0+m: the tile's rows times every hi and lo column */
-        if (CUBLAS_CHECK(c, cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, m, 2 * n, cols, &one, A, type, cols, act,
+        if (CUBLAS_CHECK(c, slm_cublas()->gemm_ex(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, m, 2 * n, cols, &one, A, type, cols, act,
                                          type, cols, &zero, g + r0, CUDA_R_32F, rows, CUBLAS_COMPUTE_32F,
                                          CUBLAS_GEMM_DEFAULT)))
             return -1;
