@@ -6,13 +6,7 @@
 #include "../../runtime/tensor.h"
 #include "attention.h"
 #include "cpu_features.h"
-
-static inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+#include "hsum.h"
 
 static inline __m256 load8(const void *rows, int f16, long off) {
     if (f16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)rows + off)));
@@ -53,7 +47,7 @@ static inline __attribute__((always_inline)) void scores_block(float *s, const f
             a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), load8(K, f16, row + i + 8), a1);
         }
         for (; i < d8; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load8(K, f16, row + i), a0);
-        float d = hsum(_mm256_add_ps(a0, a1));
+        float d = slm_hsum256(_mm256_add_ps(a0, a1));
         for (; i < hd; i++) d += q[i] * load1(K, f16, row + i);
         s[p - start] = d * scale;
     }
@@ -104,7 +98,7 @@ static inline void softmax(float *s, int len) {
         _mm256_storeu_ps(s + p, e);
         sum = _mm256_add_ps(sum, e);
     }
-    float total = hsum(sum);
+    float total = slm_hsum256(sum);
     for (; p < len; p++) {
         s[p] = expf(s[p] - max);
         total += s[p];

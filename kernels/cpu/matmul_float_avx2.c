@@ -1,14 +1,8 @@
 /* AVX2/FMA matrix-vector kernels for F32, F16 (F16C) and BF16 weights; the tail of a row runs scalar. */
 #include <immintrin.h>
 
+#include "hsum.h"
 #include "matmul.h"
-
-static inline float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 static inline __m256 load_f32(const void *p) { return _mm256_loadu_ps(p); }
 static inline __m256 load_f16(const void *p) { return _mm256_cvtph_ps(_mm_loadu_si128(p)); }
@@ -39,7 +33,7 @@ static inline __attribute__((always_inline)) void rows_generic(float *y, const s
                 a2 = _mm256_fmadd_ps(load(w2 + c * esize), xv, a2);
                 a3 = _mm256_fmadd_ps(load(w3 + c * esize), xv, a3);
             }
-            float s0 = hsum256(a0), s1 = hsum256(a1), s2 = hsum256(a2), s3 = hsum256(a3);
+            float s0 = slm_hsum256(a0), s1 = slm_hsum256(a1), s2 = slm_hsum256(a2), s3 = slm_hsum256(a3);
             for (int c = c8; c < cols; c++) {
                 s0 += scalar(w0, c) * x[c];
                 s1 += scalar(w1, c) * x[c];
@@ -62,7 +56,7 @@ static inline __attribute__((always_inline)) void rows_generic(float *y, const s
             a3 = _mm256_fmadd_ps(load(w + (c + 24) * esize), _mm256_loadu_ps(x + c + 24), a3);
         }
         for (; c < c8; c += 8) a0 = _mm256_fmadd_ps(load(w + c * esize), _mm256_loadu_ps(x + c), a0);
-        float s = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+        float s = slm_hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
         for (; c < cols; c++) s += scalar(w, c) * x[c];
         y[r] = s;
     }

@@ -7,6 +7,7 @@
  * block) or blocks that are not a multiple of 32 take a plain per-weight path. */
 #include <immintrin.h>
 
+#include "hsum.h"
 #include "matmul.h"
 #include "quant.h"
 
@@ -49,13 +50,6 @@ static inline void step(const uint8_t *codes, __m256 lo, __m256 hi, const float 
     *acc_o = _mm256_fmadd_ps(wo, _mm256_loadu_ps(xs + 8), *acc_o);
 }
 
-static inline float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 /* Rows r0 and r1 (the same row twice for a lone one), whole blocks of 32·k weights starting each row. */
 static inline void row_pair(const slm_mat *W, const float *code, const float *xs, int r0, int r1, float *y0, float *y1) {
     int cols = W->cols, block = W->block, bpr = cols / block;
@@ -72,8 +66,8 @@ static inline void row_pair(const slm_mat *W, const float *code, const float *xs
             step(c1 + c / 2, lo1, hi1, xs + c, &e1, &o1);
         }
     }
-    *y0 = hsum256(_mm256_add_ps(e0, o0));
-    *y1 = hsum256(_mm256_add_ps(e1, o1));
+    *y0 = slm_hsum256(_mm256_add_ps(e0, o0));
+    *y1 = slm_hsum256(_mm256_add_ps(e1, o1));
 }
 
 /* Rows are read in pairs that lie half the range apart: the two share every load of x and still stream

@@ -7,17 +7,11 @@
  * and odd blocks. */
 #include <immintrin.h>
 
+#include "hsum.h"
 #include "matmul.h"
 #include "quant.h"
 
 static size_t prep_bytes(int cols) { return slm_act_q8_bytes(cols); }
-
-static inline float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 /* Σ q·a of one block (q the nibble, 0..15) as eight float partial sums. */
 static inline __m256 dot(const slm_block_q4_0 *w, __m256i a) {
@@ -77,8 +71,8 @@ static inline void row_pair(const slm_block_q4_0 *w0, const slm_block_q4_0 *w1, 
         t1 += d1 * sums[b];
     }
     /* the nibbles are the weights plus 8 */
-    *y0 = hsum256(_mm256_fnmadd_ps(c0, _mm256_set1_ps(8.0f), _mm256_add_ps(e0, o0))) - 8.0f * t0;
-    *y1 = hsum256(_mm256_fnmadd_ps(c1, _mm256_set1_ps(8.0f), _mm256_add_ps(e1, o1))) - 8.0f * t1;
+    *y0 = slm_hsum256(_mm256_fnmadd_ps(c0, _mm256_set1_ps(8.0f), _mm256_add_ps(e0, o0))) - 8.0f * t0;
+    *y1 = slm_hsum256(_mm256_fnmadd_ps(c1, _mm256_set1_ps(8.0f), _mm256_add_ps(e1, o1))) - 8.0f * t1;
 }
 
 static void rows_q4_0(float *y, const slm_mat *W, const float *x, const void *xp, int r0, int r1) {

@@ -6,6 +6,7 @@
  * the hardware prefetcher). Per row, accumulators over even and odd blocks. */
 #include <immintrin.h>
 
+#include "hsum.h"
 #include "matmul.h"
 #include "quant.h"
 
@@ -42,13 +43,6 @@ void slm_act_q8_quantize_avx2(void *dst, const float *x, int cols) {
 
 static size_t prep_bytes(int cols) { return slm_act_q8_bytes(cols); }
 
-static inline float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 /* acc += (Σ w·a of the block as eight int32 partial sums) · dw · d_a. */
 static inline __m256 step(__m256 acc, const slm_block_q8_0 *w, __m256i a, float da) {
     __m256i wv = _mm256_loadu_si256((const __m256i *)w->qs);
@@ -76,8 +70,8 @@ static inline void row_pair(const slm_block_q8_0 *w0, const slm_block_q8_0 *w1, 
         e0 = step(e0, w0 + b, a, da[b]);
         e1 = step(e1, w1 + b, a, da[b]);
     }
-    *y0 = hsum256(_mm256_add_ps(e0, o0));
-    *y1 = hsum256(_mm256_add_ps(e1, o1));
+    *y0 = slm_hsum256(_mm256_add_ps(e0, o0));
+    *y1 = slm_hsum256(_mm256_add_ps(e1, o1));
 }
 
 static void rows_q8_0(float *y, const slm_mat *W, const float *x, const void *xp, int r0, int r1) {

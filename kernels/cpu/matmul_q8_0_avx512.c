@@ -11,6 +11,7 @@
  * float(int32 partial sums)·(dw·d_a); y = the lanes of acc_even + acc_odd summed. */
 #include <immintrin.h>
 
+#include "hsum.h"
 #include "matmul.h"
 #include "quant.h"
 
@@ -58,13 +59,6 @@ static inline __m256 dot(const slm_block_q8_0 *w, __m256i av, int vnni) {
     return _mm256_cvtepi32_ps(s);
 }
 
-static inline float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 /* acc += block j's dot times lane j of the scale vector. */
 static inline __m256 step(__m256 acc, const slm_block_q8_0 *w, __m256i a, __m256 s, int j, int vnni) {
     return _mm256_fmadd_ps(dot(w, a, vnni), _mm256_permutevar8x32_ps(s, _mm256_set1_epi32(j)), acc);
@@ -97,8 +91,8 @@ static inline __attribute__((always_inline)) void row_pair(const slm_block_q8_0 
         e0 = _mm256_fmadd_ps(dot(w0 + b, a, vnni), _mm256_set1_ps(_cvtsh_ss(w0[b].d) * da[b]), e0);
         e1 = _mm256_fmadd_ps(dot(w1 + b, a, vnni), _mm256_set1_ps(_cvtsh_ss(w1[b].d) * da[b]), e1);
     }
-    *y0 = hsum256(_mm256_add_ps(e0, o0));
-    *y1 = hsum256(_mm256_add_ps(e1, o1));
+    *y0 = slm_hsum256(_mm256_add_ps(e0, o0));
+    *y1 = slm_hsum256(_mm256_add_ps(e1, o1));
 }
 
 static inline __attribute__((always_inline)) void rows_generic(float *y, const slm_mat *W, const void *xp, int r0, int r1, int vnni) {
