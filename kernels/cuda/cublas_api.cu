@@ -8,9 +8,6 @@ extern "C" {
 #include "../../runtime/error.h"
 }
 
-#define SLM_STR2(x) #x
-#define SLM_STR(x) SLM_STR2(x)
-
 static slm_cublas_api api;
 static int opened; /* 0: not tried, 1: loaded, -1: failed */
 static char failure[512];
@@ -26,10 +23,14 @@ static void *symbol(void *lib, const char *name, int *missing) {
 
 const slm_cublas_api *slm_cublas(void) {
     if (opened == 0) {
-        const char *soname = "libcublas.so." SLM_STR(CUBLAS_VER_MAJOR);
+        char soname[64], path[600];
+        snprintf(soname, sizeof soname, "libcublas.so.%d", CUBLAS_VER_MAJOR);
         void *lib = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
 #ifdef SLM_CUDA_LIBDIR
-        if (!lib) lib = dlopen(SLM_CUDA_LIBDIR "/libcublas.so." SLM_STR(CUBLAS_VER_MAJOR), RTLD_NOW | RTLD_LOCAL);
+        snprintf(path, sizeof path, "%s/%s", SLM_CUDA_LIBDIR, soname);
+        if (!lib) lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+#else
+        (void)path;
 #endif
         opened = -1;
         if (!lib) {
