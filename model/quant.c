@@ -18,14 +18,14 @@ int slm_quantize_mat(slm_weights *w, slm_mat *m, slm_dtype type) {
     if (m->type != SLM_F32 && m->type != SLM_F16 && m->type != SLM_BF16)
         return slm_fail("cannot convert a %s matrix to %s", slm_dtype_name(m->type), slm_dtype_name(type));
     size_t rows = (size_t)m->rows, cols = (size_t)m->cols;
-    void *data = slm_weights_own(w, malloc(slm_dtype_bytes(type, rows, cols) + 1));
+    void *data = slm_weights_alloc(w, slm_dtype_bytes(type, rows, cols) + 1);
     if (!data) return slm_fail("out of memory converting a %zux%zu matrix to %s", rows, cols, slm_dtype_name(type));
     slm_mat q = {.type = type, .rows = m->rows, .cols = m->cols, .data = data};
     if (type == SLM_NF4) {
         /* NF4 blocks run over the flattened matrix: convert whole groups of rows that end on a block edge */
         int group = SLM_NF4_BLOCK / gcd(m->cols, SLM_NF4_BLOCK);
         size_t nblocks = (rows * cols + SLM_NF4_BLOCK - 1) / SLM_NF4_BLOCK;
-        float *absmax = slm_weights_own(w, malloc(nblocks * sizeof(float)));
+        float *absmax = slm_weights_alloc(w, nblocks * sizeof(float));
         float *buf = malloc((size_t)group * cols * sizeof(float));
         if (!absmax || !buf) {
             free(buf);

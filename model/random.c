@@ -21,7 +21,7 @@ static float uniform(uint64_t *s, float scale) { return ((next(s) >> 40) * (1.0f
 static int random_mat(slm_weights *w, slm_mat *m, int rows, int cols, slm_dtype type, uint64_t *rng) {
     if ((type == SLM_Q8_0 || type == SLM_Q4_0) && cols % SLM_QK) type = SLM_F16;
     size_t n = (size_t)rows * cols, bytes = slm_dtype_bytes(type, (size_t)rows, (size_t)cols);
-    void *data = slm_weights_own(w, malloc(bytes + 8));
+    void *data = slm_weights_alloc(w, bytes + 8);
     if (!data) return slm_fail("out of memory for a %dx%d %s matrix", rows, cols, slm_dtype_name(type));
     *m = (slm_mat){.type = type, .rows = rows, .cols = cols, .data = data};
     float scale = 1.0f / (float)cols; /* keeps activations of deep stacks in range */
@@ -58,7 +58,7 @@ static int random_mat(slm_weights *w, slm_mat *m, int rows, int cols, slm_dtype 
     }
     case SLM_NF4: {
         size_t nb = (n + SLM_NF4_BLOCK - 1) / SLM_NF4_BLOCK, nbytes = (n + 1) / 2;
-        float *absmax = slm_weights_own(w, malloc(nb * sizeof(float)));
+        float *absmax = slm_weights_alloc(w, nb * sizeof(float));
         if (!absmax) return slm_fail("out of memory");
         for (size_t i = 0; i < nb; i++) absmax[i] = scale;
         for (size_t i = 0; i < nbytes; i += 8) {

@@ -26,6 +26,11 @@ void *slm_weights_own(slm_weights *w, void *p) {
     return p;
 }
 
+void *slm_weights_alloc(slm_weights *w, size_t bytes) {
+    size_t rounded = (bytes + 63) / 64 * 64;
+    return slm_weights_own(w, aligned_alloc(64, rounded ? rounded : 64));
+}
+
 static int float_type(const char *dtype, slm_dtype *t) {
     if (!strcmp(dtype, "F32")) *t = SLM_F32;
     else if (!strcmp(dtype, "F16")) *t = SLM_F16;
