@@ -9,6 +9,7 @@
 
 #include "../model/model.h"
 #include "../model/safetensors.h"
+#include "../model/st_write.h"
 #include "../runtime/error.h"
 #include "test.h"
 
@@ -263,6 +264,44 @@ static void test_unaligned_data(void) {
     free(ad);
 }
 
+/* The writer's layout: data on a 64-byte boundary of the file, tensors sized in multiples of 64 bytes on
+ * such boundaries (the NF4 kernel loads 64 code bytes at a time), every tensor at a multiple of its
+ * element size, and the bytes read back unchanged. */
+static void test_written_alignment(void) {
+    enum { N = 6 };
+    static unsigned char buf[N][4096];
+    size_t sizes[N] = {4096, 6, 130, 64, 1000, 2048};
+    const char *dtypes[N] = {"U8", "F16", "U8", "F32", "F32", "U8"};
+    const char *names[N] = {"a", "b", "c", "d", "e", "f"};
+    slm_st_out t[N];
+    for (int i = 0; i < N; i++) {
+        for (size_t k = 0; k < sizes[i]; k++) buf[i][k] = (unsigned char)(k * 13 + i * 7 + 1);
+        int es = !strcmp(dtypes[i], "F32") ? 4 : !strcmp(dtypes[i], "F16") ? 2 : 1;
+        t[i] = (slm_st_out){.name = names[i], .dtype = dtypes[i], .ndim = 1, .shape = {(int64_t)(sizes[i] / es)},
+                            .data = buf[i], .nbytes = sizes[i]};
+    }
+    char path[300];
+    snprintf(path, sizeof path, "%s/aligned.safetensors", tmpdir);
+    const char *key = "k", *value = "a value of some length";
+    CHECK(slm_st_write(path, t, N, &key, &value, 1) == 0, "%s", slm_error());
+    slm_st st;
+    if (slm_st_open_file(&st, path)) {
+        CHECK(0, "%s", slm_error());
+        return;
+    }
+    for (int i = 0; i < N; i++) {
+        const slm_st_tensor *r = slm_st_find(&st, names[i]);
+        CHECK(r != NULL, "tensor %s missing", names[i]);
+        if (!r) continue;
+        uintptr_t at = (uintptr_t)r->data;
+        int es = !strcmp(dtypes[i], "F32") ? 4 : !strcmp(dtypes[i], "F16") ? 2 : 1;
+        CHECK(sizes[i] % 64 || at % 64 == 0, "tensor %s (%zu bytes) at %zu mod 64", names[i], sizes[i], (size_t)(at % 64));
+        CHECK(at % (uintptr_t)es == 0, "tensor %s not aligned to its element size", names[i]);
+        CHECK(r->nbytes == sizes[i] && memcmp(r->data, buf[i], sizes[i]) == 0, "tensor %s read back differs", names[i]);
+    }
+    slm_st_close(&st);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/slm-test-st-XXXXXX");
     if (!mkdtemp(tmpdir)) return 1;
@@ -274,6 +313,7 @@ int main(void) {
     RUN(test_mutations);
     RUN(test_model_errors);
     RUN(test_unaligned_data);
+    RUN(test_written_alignment);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) return 1;
