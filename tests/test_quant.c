@@ -296,6 +296,15 @@ static const slm_matvec_kernel *all_variants_of(slm_dtype t, const slm_matvec_ke
     return v[0];
 }
 
+/* Runs kernel k on rows [r0, r1) into y, poisoned first, and checks it wrote no row outside them. */
+static void run_poisoned(const slm_matvec_kernel *k, const slm_mat *W, const float *x, const void *xp, float *y, int r0, int r1) {
+    const float poison = -12345.0f;
+    for (int r = 0; r < W->rows; r++) y[r] = poison;
+    k->rows(y, W, x, xp, r0, r1);
+    for (int r = 0; r < W->rows; r++)
+        if (r < r0 || r >= r1) CHECK(y[r] == poison, "%s wrote row %d outside [%d, %d)", k->name, r, r0, r1);
+}
+
 /* Every variant against the scalar reference on rows [r0, r1): relative to Σ|w·x| of the row,
  * within 2e-6 (float sums in another order; the integer parts are exact). */
 static double compare_variants(const qmat *m, const float *x, int r0, int r1) {
@@ -312,13 +321,8 @@ static double compare_variants(const qmat *m, const float *x, int r0, int r1) {
         void *vp = prep_buf(v[i], x, cols);
         if (m->W.type != SLM_NF4)
             CHECK(act_equal(xp, vp, cols), "%s: prepared activation differs from the scalar's", v[i]->name);
-        for (int r = 0; r < rows; r++) y[r] = -12345.0f;
-        v[i]->rows(y, &m->W, x, vp, r0, r1);
-        for (int r = 0; r < rows; r++) {
-            if (r < r0 || r >= r1) {
-                CHECK(y[r] == -12345.0f, "%s wrote row %d outside [%d, %d)", v[i]->name, r, r0, r1);
-                continue;
-            }
+        run_poisoned(v[i], &m->W, x, vp, y, r0, r1);
+        for (int r = r0; r < r1; r++) {
             double err = fabs((double)y[r] - ref[r]), tol = 2e-6 * terms[r] + 1e-30;
             if (err / tol > worst) worst = err / tol;
             CHECK(err <= tol, "%s %dx%d block %d row %d: %.9g vs scalar %.9g (|w·x| %.3g)", v[i]->name, rows, cols,
@@ -405,13 +409,8 @@ static void compare_nf4(const qmat *m, const float *x, int r0, int r1, double wo
     for (int i = 1; i < n; i++) {
         void *vp = prep_buf(v[i], x, cols);
         int int16 = nf4_int16_path(v[i], &m->W);
-        for (int r = 0; r < rows; r++) y[r] = -12345.0f;
-        v[i]->rows(y, &m->W, x, vp, r0, r1);
-        for (int r = 0; r < rows; r++) {
-            if (r < r0 || r >= r1) {
-                CHECK(y[r] == -12345.0f, "%s wrote row %d outside [%d, %d)", v[i]->name, r, r0, r1);
-                continue;
-            }
+        run_poisoned(v[i], &m->W, x, vp, y, r0, r1);
+        for (int r = r0; r < r1; r++) {
             double err = fabs((double)y[r] - ref[r]), tol;
             if (int16) {
                 tol = nf4_int16_bound(m, x, r);
