@@ -62,15 +62,29 @@ static int check_shape(const slm_st_tensor *t, int ndim, int64_t d0, int64_t d1)
     return slm_fail("%s: tensor '%s': shape [%s], expected [%s]", t->file, t->name, got, want);
 }
 
-/* Data used in place when aligned to `align` bytes, else copied (unaligned files are legal). */
-static const void *aligned(slm_weights *w, const slm_st_tensor *t, size_t align) {
+/* The pages of a mapped file that lie wholly inside tensor t are given back: t was copied and is not read
+ * again, so its bytes do not count twice in resident memory. Tensors parsed from memory are left alone. */
+static void release_pages(const slm_st *st, const slm_st_tensor *t) {
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), at = (uintptr_t)t->data;
+    for (int i = 0; i < st->n_files; i++) {
+        const uintptr_t map = (uintptr_t)st->files[i].map;
+        if (!map || at < map || at + t->nbytes > map + st->files[i].size) continue;
+        uintptr_t first = (at + page - 1) / page * page, end = (at + t->nbytes) / page * page;
+        if (end > first) madvise((void *)first, end - first, MADV_DONTNEED);
+    }
+}
+
+/* Data used in place when aligned to `align` (at most 64) bytes, else copied once onto a 64-byte boundary,
+ * the mapped pages it leaves given back (unaligned files are legal). */
+static const void *aligned(slm_weights *w, const slm_st *st, const slm_st_tensor *t, size_t align) {
     if ((uintptr_t)t->data % align == 0) return t->data;
-    void *copy = slm_weights_own(w, malloc(t->nbytes ? t->nbytes : 1));
+    void *copy = slm_weights_alloc(w, t->nbytes);
     if (!copy) {
         slm_fail("%s: tensor '%s': out of memory", t->file, t->name);
         return NULL;
     }
     memcpy(copy, t->data, t->nbytes);
+    release_pages(st, t);
     return copy;
 }
 
@@ -86,34 +100,7 @@ static const float *f32_tensor(slm_weights *w, const slm_st *st, const char *nam
                  (long long)slm_st_numel(t), (long long)n);
         return NULL;
     }
-    return aligned(w, t, 4);
-}
-
-/* The pages of a mapped file that lie wholly inside tensor t are given back: t was copied and is not read
- * again, so its bytes do not count twice in resident memory. Tensors parsed from memory are left alone. */
-static void release_pages(const slm_st *st, const slm_st_tensor *t) {
-    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), at = (uintptr_t)t->data;
-    for (int i = 0; i < st->n_files; i++) {
-        const uintptr_t map = (uintptr_t)st->files[i].map;
-        if (!map || at < map || at + t->nbytes > map + st->files[i].size) continue;
-        uintptr_t first = (at + page - 1) / page * page, end = (at + t->nbytes) / page * page;
-        if (end > first) madvise((void *)first, end - first, MADV_DONTNEED);
-    }
-}
-
-/* NF4 codes start on a 64-byte boundary: the kernel loads 64 code bytes at a time and runs ~11% slower when
- * the loads straddle cache lines. Checkpoints that store them elsewhere (transformers pads tensors only to
- * their element size) get an aligned copy, made once at load. */
-static const void *codes64(slm_weights *w, const slm_st *st, const slm_st_tensor *t) {
-    if ((uintptr_t)t->data % 64 == 0) return t->data;
-    void *copy = slm_weights_alloc(w, t->nbytes);
-    if (!copy) {
-        slm_fail("%s: tensor '%s': out of memory", t->file, t->name);
-        return NULL;
-    }
-    memcpy(copy, t->data, t->nbytes);
-    release_pages(st, t);
-    return copy;
+    return aligned(w, st, t, 4);
 }
 
 /* bitsandbytes 4-bit (formats.md §3): `name` holds the packed codes; its quant state sits in the
@@ -191,7 +178,9 @@ static int map_bnb(slm_weights *w, const slm_st *st, const slm_st_tensor *t, int
     } else if (!(absmax = f32_tensor(w, st, key, nblocks))) {
         goto out;
     }
-    const void *codes = codes64(w, st, t);
+    /* the kernel loads 64 code bytes at a time and runs ~11% slower when the loads straddle cache lines;
+     * transformers aligns tensors only to their element size */
+    const void *codes = aligned(w, st, t, 64);
     if (!codes) goto out;
     *m = (slm_mat){.type = SLM_NF4, .rows = rows, .cols = cols, .data = codes, .absmax = absmax, .code = map, .block = block};
     rc = 0;
@@ -213,7 +202,7 @@ static int map_slm_packed(slm_weights *w, const slm_st *st, const slm_st_tensor 
     if (t->ndim != 2 || t->shape[0] != rows || (size_t)t->shape[1] != row_bytes)
         return slm_fail("%s: tensor '%s': packed shape is not [%d, %zu] (%s of [%d, %d])", t->file, t->name, rows,
                         row_bytes, fmt, rows, cols);
-    const void *data = aligned(w, t, 2);
+    const void *data = aligned(w, st, t, 2);
     if (!data) return -1;
     *m = (slm_mat){.type = type, .rows = rows, .cols = cols, .data = data};
     return 0;
@@ -234,7 +223,7 @@ static int map_mat(slm_weights *w, const slm_st *st, const char *name, int rows,
         return slm_fail("%s: tensor '%s': dtype %s is not supported for a weight matrix (F32, F16, BF16, packed U8)",
                         t->file, t->name, t->dtype);
     if (check_shape(t, 2, rows, cols)) return -1;
-    const void *data = aligned(w, t, type == SLM_F32 ? 4 : 2);
+    const void *data = aligned(w, st, t, type == SLM_F32 ? 4 : 2);
     if (!data) return -1;
     *m = (slm_mat){.type = type, .rows = rows, .cols = cols, .data = data};
     return 0;
