@@ -32,7 +32,7 @@ void slm_weights_free(slm_weights *w);
 int slm_weights_random(slm_weights *w, const slm_config *c, slm_dtype type, uint64_t seed);
 /* Takes ownership of a malloc'd buffer (freed with the weights); returns p, or NULL if p is NULL. */
 void *slm_weights_own(slm_weights *w, void *p);
-/* An owned buffer of `bytes` starting on a 64-byte boundary, for matrices built in memory: the NF4
+/* An owned buffer of `bytes` starting on a 64-byte boundary, for matrices built or copied in memory: the NF4
  * kernel loads 64 code bytes at a time, and loads that straddle two cache lines cost it ~11%. */
 void *slm_weights_alloc(slm_weights *w, size_t bytes);
 /* Calls fn on every weight matrix (the LM head only when it is not the embedding). */
