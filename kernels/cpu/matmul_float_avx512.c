@@ -17,21 +17,30 @@ static inline __m512 load_bf16(const void *p, __mmask16 m) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-/* The sum of a row against x, four accumulators over 64 columns per step. */
-static inline __attribute__((always_inline)) float dot_row(const char *w, const float *x, int cols, size_t esize, __m512 (*load)(const void *, __mmask16)) {
-    int c64 = cols & ~63, c = 0;
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (; c < c64; c += 64) {
-        a0 = _mm512_fmadd_ps(load(w + c * esize, 0xffff), _mm512_loadu_ps(x + c), a0);
-        a1 = _mm512_fmadd_ps(load(w + (c + 16) * esize, 0xffff), _mm512_loadu_ps(x + c + 16), a1);
-        a2 = _mm512_fmadd_ps(load(w + (c + 32) * esize, 0xffff), _mm512_loadu_ps(x + c + 32), a2);
-        a3 = _mm512_fmadd_ps(load(w + (c + 48) * esize, 0xffff), _mm512_loadu_ps(x + c + 48), a3);
+/* y[i] = row w[i] · x for the n rows given (n is a constant where this is inlined): 32 columns per step in
+ * two accumulators per row, then a masked tail. */
+static inline __attribute__((always_inline)) void dot_rows(float *const *y, const char *const *w, int n, const float *x, int cols,
+                                                           size_t esize, __m512 (*load)(const void *, __mmask16)) {
+    int c32 = cols & ~31, c = 0;
+    __m512 a[8][2];
+#pragma GCC unroll 8
+    for (int i = 0; i < n; i++) a[i][0] = a[i][1] = _mm512_setzero_ps();
+    for (; c < c32; c += 32) {
+        __m512 x0 = _mm512_loadu_ps(x + c), x1 = _mm512_loadu_ps(x + c + 16);
+#pragma GCC unroll 8
+        for (int i = 0; i < n; i++) {
+            a[i][0] = _mm512_fmadd_ps(load(w[i] + c * esize, 0xffff), x0, a[i][0]);
+            a[i][1] = _mm512_fmadd_ps(load(w[i] + (c + 16) * esize, 0xffff), x1, a[i][1]);
+        }
     }
     for (; c < cols; c += 16) {
         __mmask16 m = cols - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (cols - c)) - 1);
-        a0 = _mm512_fmadd_ps(load(w + c * esize, m), _mm512_maskz_loadu_ps(m, x + c), a0);
+        __m512 xv = _mm512_maskz_loadu_ps(m, x + c);
+#pragma GCC unroll 8
+        for (int i = 0; i < n; i++) a[i][0] = _mm512_fmadd_ps(load(w[i] + c * esize, m), xv, a[i][0]);
     }
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+#pragma GCC unroll 8
+    for (int i = 0; i < n; i++) *y[i] = _mm512_reduce_add_ps(_mm512_add_ps(a[i][0], a[i][1]));
 }
 
 /* Rows up to 4096 columns (x fits in L1 beside the streams, up to 16 KiB) go four at a time, a quarter of
@@ -42,63 +51,37 @@ static inline __attribute__((always_inline)) float dot_row(const char *w, const 
  * reads 8192-column rows at 40% of the bandwidth; eight at a time at 83%, four at 68%). */
 enum { ROWS_APART = 4, ROWS_AT_ONCE = 8 };
 
-static inline __attribute__((always_inline)) void rows_apart(float *y, const char *base, size_t stride, const float *x, int cols, int r0,
-                                                             int part, size_t esize, __m512 (*load)(const void *, __mmask16)) {
-    int c32 = cols & ~31;
-    for (int r = r0; r < r0 + part; r++) {
-        const char *w[ROWS_APART];
-        __m512 a[ROWS_APART][2];
-#pragma GCC unroll 4
-        for (int i = 0; i < ROWS_APART; i++) {
-            w[i] = base + (size_t)(r + i * part) * stride;
-            a[i][0] = a[i][1] = _mm512_setzero_ps();
-        }
-        int c = 0;
-        for (; c < c32; c += 32) {
-            __m512 x0 = _mm512_loadu_ps(x + c), x1 = _mm512_loadu_ps(x + c + 16);
-#pragma GCC unroll 4
-            for (int i = 0; i < ROWS_APART; i++) {
-                a[i][0] = _mm512_fmadd_ps(load(w[i] + c * esize, 0xffff), x0, a[i][0]);
-                a[i][1] = _mm512_fmadd_ps(load(w[i] + (c + 16) * esize, 0xffff), x1, a[i][1]);
-            }
-        }
-        for (; c < cols; c += 16) {
-            __mmask16 m = cols - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (cols - c)) - 1);
-            __m512 xv = _mm512_maskz_loadu_ps(m, x + c);
-#pragma GCC unroll 4
-            for (int i = 0; i < ROWS_APART; i++) a[i][0] = _mm512_fmadd_ps(load(w[i] + c * esize, m), xv, a[i][0]);
-        }
-#pragma GCC unroll 4
-        for (int i = 0; i < ROWS_APART; i++) y[r + i * part] = _mm512_reduce_add_ps(_mm512_add_ps(a[i][0], a[i][1]));
-    }
-}
-
 static inline __attribute__((always_inline)) void rows_generic(float *y, const slm_mat *W, const float *x, int r0, int r1, size_t esize,
                                 __m512 (*load)(const void *, __mmask16)) {
     const char *base = W->data;
     int cols = W->cols, r = r0;
     size_t stride = (size_t)cols * esize;
+    const char *w[ROWS_AT_ONCE];
+    float *yy[ROWS_AT_ONCE];
     if ((size_t)cols * sizeof(float) <= 16384) {
         int part = (r1 - r0) / ROWS_APART;
-        rows_apart(y, base, stride, x, cols, r0, part, esize, load);
+        for (; r < r0 + part; r++) {
+            for (int i = 0; i < ROWS_APART; i++) {
+                w[i] = base + (size_t)(r + i * part) * stride;
+                yy[i] = &y[r + i * part];
+            }
+            dot_rows(yy, w, ROWS_APART, x, cols, esize, load);
+        }
         r = r0 + part * ROWS_APART;
     } else {
         for (; r + ROWS_AT_ONCE <= r1; r += ROWS_AT_ONCE) {
-            const char *w = base + (size_t)r * stride;
-            __m512 a[ROWS_AT_ONCE];
-#pragma GCC unroll 8
-            for (int i = 0; i < ROWS_AT_ONCE; i++) a[i] = _mm512_setzero_ps();
-            for (int c = 0; c < cols; c += 16) {
-                __mmask16 m = cols - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (cols - c)) - 1);
-                __m512 xv = _mm512_maskz_loadu_ps(m, x + c);
-#pragma GCC unroll 8
-                for (int i = 0; i < ROWS_AT_ONCE; i++) a[i] = _mm512_fmadd_ps(load(w + i * stride + c * esize, m), xv, a[i]);
+            for (int i = 0; i < ROWS_AT_ONCE; i++) {
+                w[i] = base + (size_t)(r + i) * stride;
+                yy[i] = &y[r + i];
             }
-#pragma GCC unroll 8
-            for (int i = 0; i < ROWS_AT_ONCE; i++) y[r + i] = _mm512_reduce_add_ps(a[i]);
+            dot_rows(yy, w, ROWS_AT_ONCE, x, cols, esize, load);
         }
     }
-    for (; r < r1; r++) y[r] = dot_row(base + (size_t)r * stride, x, cols, esize, load);
+    for (; r < r1; r++) {
+        w[0] = base + (size_t)r * stride;
+        yy[0] = &y[r];
+        dot_rows(yy, w, 1, x, cols, esize, load);
+    }
 }
 
 static void rows_f32(float *y, const slm_mat *W, const float *x, const void *xp, int r0, int r1) {
