@@ -362,25 +362,25 @@ static void test_variants_q8_0_q4_0(void) {
     printf("     worst error / bound: %.3f\n", worst);
 }
 
-/* NF4: nf4/avx512 takes an int16 path when the CPU has AVX-512 VNNI, cols % 128 == 0 and the block is a
- * multiple of 64. It rounds the code table to round(code·16383/max|code|) (step u = max|code|/16383) and
- * each 64 values of x to q·s with s = max|x|/16383, and multiplies exactly in integers. Per 64-value
+/* NF4: nf4/avx512 takes an int8 path when the CPU has AVX-512 VNNI, cols % 128 == 0 and the block is a
+ * multiple of 64. It rounds the code table to round(code·127/max|code|) (step u = max|code|/127) and
+ * each 64 values of x to q·s with s = max|x|/127, and multiplies exactly in integers. Per 64-value
  * group g with weight scale a_g, |ĉ - c| <= 0.504·u and |x̂ - x| <= 0.504·s_g (half a step, plus the
- * float rounding of code·(16383/max) and x·(1/s), under 0.004 of a step), so against the float product
+ * float rounding of code·(127/max) and x·(1/s), far under 0.004 of a step), so against the float product
  *   |y - y_ref| <= Σ_g (0.504·s_g·Σ|w| + 0.504·u·a_g·Σ|x| + 0.26·64·u·a_g·s_g)
  * plus the float rounding of the int32 → float conversion, the scales and the sum (1e-5 of Σ|w·x|
  * covers it for these widths). Every other variant and path is the exact float product in another
  * order: 2e-6 of Σ|w·x|. */
-static int nf4_int16_path(const slm_matvec_kernel *k, const slm_mat *W) {
+static int nf4_int8_path(const slm_matvec_kernel *k, const slm_mat *W) {
     return k == &slm_mv_nf4_avx512 && slm_cpu()->avx512_vnni && W->cols % 128 == 0 && W->block % 64 == 0;
 }
 
-static double nf4_int16_bound(const qmat *m, const float *x, int r) {
+static double nf4_int8_bound(const qmat *m, const float *x, int r) {
     const float *code = m->W.code ? m->W.code : slm_nf4_code;
     int cols = m->W.cols;
     double cmax = 0;
     for (int i = 0; i < 16; i++) cmax = fmax(cmax, fabs(code[i]));
-    double u = cmax / 16383, bound = 0;
+    double u = cmax / 127, bound = 0;
     for (int c0 = 0; c0 < cols; c0 += 64) {
         float xmax = 0;
         double wabs = 0, xabs = 0;
@@ -389,14 +389,14 @@ static double nf4_int16_bound(const qmat *m, const float *x, int r) {
             wabs += fabs(m->deq[(size_t)r * cols + c]);
             xabs += fabs(x[c]);
         }
-        double s = xmax / 16383.0f, a = m->W.absmax[((size_t)r * cols + c0) / (size_t)m->W.block];
+        double s = xmax / 127.0f, a = m->W.absmax[((size_t)r * cols + c0) / (size_t)m->W.block];
         bound += 0.504 * s * wabs + 0.504 * u * a * xabs + 0.26 * 64 * u * a * s;
     }
     return bound;
 }
 
 /* Every NF4 variant (and nf4/avx512bw, the float path the avx512 variant runs without VNNI) against the
- * scalar reference on rows [r0, r1); worst error / bound into worst[0] (int16 path) and worst[1]. */
+ * scalar reference on rows [r0, r1); worst error / bound into worst[0] (int8 path) and worst[1]. */
 static void compare_nf4(const qmat *m, const float *x, int r0, int r1, double worst[2]) {
     const slm_matvec_kernel *v[5];
     int n = slm_matvec_variants(SLM_NF4, v, 4);
@@ -408,19 +408,19 @@ static void compare_nf4(const qmat *m, const float *x, int r0, int r1, double wo
     abs_terms(m, x, NULL, terms);
     for (int i = 1; i < n; i++) {
         void *vp = prep_buf(v[i], x, cols);
-        int int16 = nf4_int16_path(v[i], &m->W);
+        int int8 = nf4_int8_path(v[i], &m->W);
         run_poisoned(v[i], &m->W, x, vp, y, r0, r1);
         for (int r = r0; r < r1; r++) {
             double err = fabs((double)y[r] - ref[r]), tol;
-            if (int16) {
-                tol = nf4_int16_bound(m, x, r);
+            if (int8) {
+                tol = nf4_int8_bound(m, x, r);
                 tol += 1e-5 * (terms[r] + tol) + 1e-30;
             } else {
                 tol = 2e-6 * terms[r] + 1e-30;
             }
-            worst[!int16] = fmax(worst[!int16], err / tol);
+            worst[!int8] = fmax(worst[!int8], err / tol);
             CHECK(err <= tol, "%s%s %dx%d block %d row %d: %.9g vs scalar %.9g (|w·x| %.3g, bound %.3g)", v[i]->name,
-                  int16 ? " (int16)" : "", rows, cols, m->W.block, r, y[r], ref[r], terms[r], tol);
+                  int8 ? " (int8)" : "", rows, cols, m->W.block, r, y[r], ref[r], terms[r], tol);
         }
         free(vp);
     }
@@ -439,7 +439,7 @@ static float *make_x_nf4(int cols) {
 }
 
 static void test_variants_nf4(void) {
-    /* rows, cols, block. int16 path: cols % 128 == 0 with blocks of 64 (groups of 8 chunks and a
+    /* rows, cols, block. int8 path: cols % 128 == 0 with blocks of 64 (groups of 8 chunks and a
      * partial one), 128, 256, 2048, 4096, odd multiples of 64 (192, 320), rows that start mid-block
      * (block > cols) and a short last block. Float path: blocks of 32 or 16, cols % 128 != 0, ragged
      * rows (odd cols start rows mid-byte). */
@@ -483,7 +483,7 @@ static void test_variants_nf4(void) {
             free(x);
             free_qmat(&m);
         }
-    /* A NaN in x gives NaN rows on every path (the int16 path must not round it away). */
+    /* A NaN in x gives NaN rows on every path (the int8 path must not round it away). */
     {
         qmat m = make_qmat(SLM_NF4, 3, 256, 64, NULL);
         float *x = make_x_nf4(256);
@@ -501,9 +501,9 @@ static void test_variants_nf4(void) {
         free_qmat(&m);
     }
     if (slm_cpu()->avx512_vnni)
-        printf("     worst error / bound: int16 path %.3f, float paths %.3f\n", worst[0], worst[1]);
+        printf("     worst error / bound: int8 path %.3f, float paths %.3f\n", worst[0], worst[1]);
     else
-        printf("     worst error / bound: %.3f (no AVX-512 VNNI: no int16 path)\n", worst[1]);
+        printf("     worst error / bound: %.3f (no AVX-512 VNNI: no int8 path)\n", worst[1]);
 }
 
 /* The integer kernels quantize x: against the float product of the dequantized weights, each

@@ -1,26 +1,24 @@
 /* AVX-512 matrix-vector kernel for NF4 weights.
  *
- * The int16 path (AVX-512 VNNI, cols % 128 == 0, blocks a multiple of 64 weights): the 16-entry code table
- * becomes int16 round(code·16383/max|code|), duplicated into the 32 words of one register, and prep
- * quantizes x once per token to int16 per 64 values (scale max|x|/16383, round to nearest). Each 64 code
- * bytes (128 weights) are loaded as 32 words; vpermw looks up 32 codes from the words and from the words
- * shifted right by 4, 8 and 12 bits (it reads the low 5 bits of each index; the duplicated table makes the
- * fifth bit harmless), and four vpdpwssd multiply them into 16 int32 lanes with x, which prep stored in
- * the matching order. Lanes 0-7 hold the first 64 weights and 8-15 the second: one int32 → float
- * conversion and one FMA per 128 weights apply absmax × x scale of each half.
- * Why: the float path below spends a vpmovzxbd, two vpermps and two FMAs on every 32 weights and is bound
- * by the shuffles, at under half of one core's read bandwidth. The int16 path does 4 vpermw, 3 shifts,
- * 4 vpdpwssd and 3 scale operations per 128 weights. Measured on one Zen 4 core, 2048x8192 read from
- * DRAM: 22 GB/s of codes (25 counting absmax) against 10 (11.4) for the float path, where a plain
- * streaming read of the same rows reached 24 (27). It is still compute-bound, at about 25 GB/s of codes
- * from cache (vpermw and vpdpwssd share an execution pipe), so each row's codes are also prefetched
+ * The int8 path (AVX-512 VNNI, cols % 128 == 0, blocks a multiple of 64 weights): the 16-entry code table
+ * becomes 128 + round(code·127/max|code|), an unsigned byte, in each 16-byte lane of one register, and
+ * prep quantizes x once per token to int8 per 64 values (scale max|x|/127, round to nearest). Each 64
+ * code bytes (128 weights) are loaded once; vpshufb looks up the low nibbles (the odd weights) and the
+ * high ones (the even weights), and two vpdpbusd multiply the unsigned codes with the signed x, which
+ * prep stored in the matching order: x's odd values, then its even ones. The +128 that makes the codes
+ * unsigned adds 128·Σx to every int32 lane, so prep also stores -128·Σx per lane and each chunk starts
+ * from it. Lanes 0-7 hold the first 64 weights and 8-15 the second: one int32 → float conversion and
+ * one FMA per 128 weights apply absmax × x scale of each half.
+ * Why: per 128 weights this is one shift, two ands, two vpshufb and two vpdpbusd, where int16 codes and
+ * activations took four vpermw and four vpdpwssd (which share a pipe on Zen 4) and were compute-bound
+ * at about 25 GB/s of codes from cache. This path reads about 38 GB/s from cache, and whole-model
+ * decode on one thread is about a tenth faster (bench/RESULTS.md). Each row's codes are also prefetched
  * AHEAD bytes ahead into L2: without, it is a quarter slower from DRAM on rows of 4 KiB.
  * Precision: the result is the exact integer product of the rounded codes and activations, so it differs
  * from the float product of the dequantized weights by that rounding: each code by at most half a step
- * of max|code|/16383 and each activation by half a step of its 64 values' max|x|/16383, about 3e-5 of
- * the largest either way (tests/test_quant.c bounds every row by the sum of those terms). On random rows
- * the error is 1e-6 to 1e-5 of Σ|w·x| (less on longer rows, where the roundings cancel). The int32 lanes
- * cannot overflow (see dot128).
+ * of max|code|/127 and each activation by half a step of its 64 values' max|x|/127, 0.4% of the largest
+ * either way, as in the Q8_0 and Q4_0 kernels (tests/test_quant.c bounds every row by the sum of those
+ * terms). On random rows the error is about 4e-4 of Σ|w·x|. The int32 lanes cannot overflow (see dot128).
  *
  * The float path (without VNNI, for blocks that are not a multiple of 64 and for cols % 128 != 0; alone it
  * is nf4/avx512bw): the code table scaled by the block's absmax sits in one register and vpermps looks up
@@ -39,26 +37,29 @@
 #include "matmul.h"
 #include "quant.h"
 
-/* CHUNK weights (64 code bytes) per step of the int16 path, HALF per activation scale, GROUP chunks per
+/* CHUNK weights (64 code bytes) per step of the int8 path, HALF per activation scale, GROUP chunks per
  * load of scales; AHEAD bytes of each row's codes prefetched into L2 ahead of the loads. */
-enum { CHUNK = 128, HALF = 64, GROUP = 8, QMAX = 16383, AHEAD = 4096 };
+enum { CHUNK = 128, HALF = 64, GROUP = 8, QMAX = 127, AHEAD = 4096 };
 
 /* ---- the prepared activation ----
  * First the float row split for the float path: per 32 values the 16 even ones, then the 16 odd ones.
- * Then, when the int16 path can run (VNNI, cols % 128 == 0), per 128 values the four vectors of 32
- * int16 that meet the four lookups of a 64-byte load (q_o[k] = x[4k + o'] for o' = 1, 0, 3, 2), and
- * after all of them the float scale of each 64 values. */
-static int int16_cols(int cols) { return cols % CHUNK == 0; }
-static int int16_ok(int cols) { return int16_cols(cols) && slm_cpu()->avx512_vnni; }
+ * Then, when the int8 path can run (VNNI, cols % 128 == 0), per 128 values the 64 odd ones and the 64
+ * even ones as int8 (they meet the low and the high nibbles of a 64-byte load of codes), after all of
+ * them per 128 values the 16 int32 lanes' starting values -128·(sum of the lane's eight x), and last the
+ * float scale of each 64 values. */
+static int int8_cols(int cols) { return cols % CHUNK == 0; }
+static int int8_ok(int cols) { return int8_cols(cols) && slm_cpu()->avx512_vnni; }
 static size_t float_bytes(int cols) { return (size_t)cols * sizeof(float); }
 
 static size_t prep_bytes_float(int cols) { return float_bytes(cols); }
 static size_t prep_bytes(int cols) {
-    return float_bytes(cols) + (int16_cols(cols) ? (size_t)cols * sizeof(int16_t) + (size_t)(cols / HALF) * sizeof(float) : 0);
+    if (!int8_cols(cols)) return float_bytes(cols);
+    return float_bytes(cols) + (size_t)cols + (size_t)(cols / 8) * sizeof(int32_t) + (size_t)(cols / HALF) * sizeof(float);
 }
 
-static const int16_t *xq_of(const void *xp, int cols) { return (const int16_t *)((const char *)xp + float_bytes(cols)); }
-static const float *xs_of(const void *xp, int cols) { return (const float *)(xq_of(xp, cols) + cols); }
+static const int8_t *xq_of(const void *xp, int cols) { return (const int8_t *)((const char *)xp + float_bytes(cols)); }
+static const int32_t *xi_of(const void *xp, int cols) { return (const int32_t *)(xq_of(xp, cols) + cols); }
+static const float *xs_of(const void *xp, int cols) { return (const float *)(xi_of(xp, cols) + cols / 8); }
 
 static void prep_float(void *dst, const float *x, int cols) {
     float *o = dst;
@@ -73,22 +74,15 @@ static void prep_float(void *dst, const float *x, int cols) {
     for (; c < cols; c++) o[c] = x[c];
 }
 
-/* 32 int16 from two vectors of 16 int32 (already within ±QMAX). */
-static inline __m512i pack16(__m512i a, __m512i b) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi32_epi16(a)), _mm512_cvtepi32_epi16(b), 1);
-}
-
-static void prep_int16(int16_t *q, float *scale, const float *x, int cols) {
-    /* Word k of a 64-byte load of codes holds weights 4k+1 (bits 0-3), 4k (4-7), 4k+3 (8-11) and 4k+2
-     * (12-15). Lanes 0-15 of lo take x[4k+1] and 16-31 x[4k] from 64 values, hi the same for +3, +2. */
-    static const int16_t lo_idx[32] = {1, 5, 9, 13, 17, 21, 25, 29, 33, 37, 41, 45, 49, 53, 57, 61,
-                                       0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60};
-    static const int16_t hi_idx[32] = {3, 7, 11, 15, 19, 23, 27, 31, 35, 39, 43, 47, 51, 55, 59, 63,
-                                       2, 6, 10, 14, 18, 22, 26, 30, 34, 38, 42, 46, 50, 54, 58, 62};
-    const __m512i lo = _mm512_loadu_si512(lo_idx), hi = _mm512_loadu_si512(hi_idx);
-    const __m512i qmax = _mm512_set1_epi32(QMAX), qmin = _mm512_set1_epi32(-QMAX);
-    for (int c = 0; c < cols; c += CHUNK, x += CHUNK, q += CHUNK) {
-        __m512i w[4]; /* the 128 values in order */
+/* Byte i of a 64-byte load of codes holds weights 2i (high nibble) and 2i+1 (low), so vpdpbusd lane j
+ * meets weights 8j+1, +3, +5, +7 from the low nibbles and 8j, +2, +4, +6 from the high ones: x's odd
+ * values in order, then its even ones, line up with them. */
+static void prep_int8(int8_t *q, int32_t *init, float *scale, const float *x, int cols) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512i c128 = _mm512_set1_epi8((char)128);
+    for (int c = 0; c < cols; c += CHUNK, x += CHUNK) {
+        __m512i iv[8];
         for (int h = 0; h < 2; h++) {
             __m512 v[4];
             __m512 m = _mm512_setzero_ps();
@@ -102,25 +96,26 @@ static void prep_int16(int16_t *q, float *scale, const float *x, int cols) {
             if (nan) amax = NAN; /* max_ps may drop a NaN; keep it, so that y is NaN as in the float path */
             const float d = amax / QMAX;
             const __m512 id = _mm512_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
-            __m512i iv[4];
-            for (int j = 0; j < 4; j++)
-                iv[j] = _mm512_max_epi32(qmin, _mm512_min_epi32(qmax, _mm512_cvtps_epi32(_mm512_mul_ps(v[j], id))));
-            w[2 * h] = pack16(iv[0], iv[1]);
-            w[2 * h + 1] = pack16(iv[2], iv[3]);
-            scale[(c / HALF) + h] = d;
+            for (int j = 0; j < 4; j++) iv[4 * h + j] = _mm512_cvtps_epi32(_mm512_mul_ps(v[j], id));
+            scale[c / HALF + h] = d;
         }
-        __m512i a = _mm512_permutex2var_epi16(w[0], lo, w[1]), b = _mm512_permutex2var_epi16(w[2], lo, w[3]);
-        _mm512_storeu_si512(q, _mm512_inserti64x4(a, _mm512_castsi512_si256(b), 1));
-        _mm512_storeu_si512(q + 32, _mm512_shuffle_i64x2(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
-        a = _mm512_permutex2var_epi16(w[0], hi, w[1]), b = _mm512_permutex2var_epi16(w[2], hi, w[3]);
-        _mm512_storeu_si512(q + 64, _mm512_inserti64x4(a, _mm512_castsi512_si256(b), 1));
-        _mm512_storeu_si512(q + 96, _mm512_shuffle_i64x2(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+        __m128i o[4], e[4];
+        for (int j = 0; j < 4; j++) {
+            o[j] = _mm512_cvtsepi32_epi8(_mm512_permutex2var_epi32(iv[2 * j], odd, iv[2 * j + 1]));
+            e[j] = _mm512_cvtsepi32_epi8(_mm512_permutex2var_epi32(iv[2 * j], even, iv[2 * j + 1]));
+        }
+        const __m512i a = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(o[1], o[0])), _mm256_set_m128i(o[3], o[2]), 1);
+        const __m512i b = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(e[1], e[0])), _mm256_set_m128i(e[3], e[2]), 1);
+        _mm512_storeu_si512(q + c, a);
+        _mm512_storeu_si512(q + c + 64, b);
+        const __m512i s = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), c128, a), c128, b);
+        _mm512_storeu_si512(init + c / 8, _mm512_sub_epi32(_mm512_setzero_si512(), s));
     }
 }
 
 static void prep(void *dst, const float *x, int cols) {
     prep_float(dst, x, cols);
-    if (int16_ok(cols)) prep_int16((int16_t *)xq_of(dst, cols), (float *)xs_of(dst, cols), x, cols);
+    if (int8_ok(cols)) prep_int8((int8_t *)xq_of(dst, cols), (int32_t *)xi_of(dst, cols), (float *)xs_of(dst, cols), x, cols);
 }
 
 /* ---- the float path ---- */
@@ -173,18 +168,16 @@ static void rows_float(float *y, const slm_mat *W, const float *x, const void *x
     if ((r1 - r0) & 1) row_pair(W, table, xp, r1 - 1, r1 - 1, &y[r1 - 1], &y[r1 - 1]);
 }
 
-/* ---- the int16 path ---- */
+/* ---- the int8 path ---- */
 
 /* Σ code·x over 128 weights (64 code bytes) as 16 int32 lanes: lane j holds weights 8j..8j+7, so lanes
- * 0-7 the first 64 weights and 8-15 the second 64. vpermw reads the low 5 bits of each index word and
- * the table is duplicated, so bit 4 (the next nibble's low bit) needs no mask. No overflow: each lane
- * adds 8 products of |code| <= 16383 and |x| <= 16383, 8·16383² < 2³¹. */
-static inline __m512i dot128(const uint8_t *codes, __m512i table, const __m512i *x) {
-    __m512i w = _mm512_loadu_si512(codes);
-    __m512i a = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_permutexvar_epi16(w, table), x[0]);
-    a = _mm512_dpwssd_epi32(a, _mm512_permutexvar_epi16(_mm512_srli_epi16(w, 4), table), x[1]);
-    a = _mm512_dpwssd_epi32(a, _mm512_permutexvar_epi16(_mm512_srli_epi16(w, 8), table), x[2]);
-    return _mm512_dpwssd_epi32(a, _mm512_permutexvar_epi16(_mm512_srli_epi16(w, 12), table), x[3]);
+ * 0-7 the first 64 weights and 8-15 the second 64. The table's codes are offset by 128; init, from prep,
+ * takes that back out. No overflow: each lane adds 8 products of a byte <= 255 and |x| <= 128 to
+ * |init| <= 128·8·128. */
+static inline __m512i dot128(const uint8_t *codes, __m512i table, const __m512i *x, __m512i init) {
+    const __m512i w = _mm512_loadu_si512(codes), low = _mm512_set1_epi8(0x0F);
+    __m512i a = _mm512_dpbusd_epi32(init, _mm512_shuffle_epi8(table, _mm512_and_si512(w, low)), x[0]);
+    return _mm512_dpbusd_epi32(a, _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(w, 4), low)), x[1]);
 }
 
 /* The absmax of the nh <= 16 consecutive 64-weight halves from half index h (lanes nh.. zero, k their
@@ -203,23 +196,25 @@ static inline __m512 half_absmax(const float *absmax, size_t h, int m, int nh, _
 }
 
 typedef struct {
-    __m512i table; /* round(code·QMAX / max|code|) as int16, entries 16-31 = 0-15 */
+    __m512i table; /* 128 + round(code·QMAX / max|code|) as bytes, in each 16-byte lane */
     float unit;    /* max|code| / QMAX: the value of one table step */
-} table16;
+} table8;
 
-static table16 make_table(const float *code) {
+static table8 make_table(const float *code) {
     float m = 0;
     for (int i = 0; i < 16; i++) m = fmaxf(m, fabsf(code[i]));
-    int16_t t[32];
-    for (int i = 0; i < 16; i++) t[i] = t[i + 16] = m > 0 ? (int16_t)lrintf(code[i] * (QMAX / m)) : 0;
-    return (table16){_mm512_loadu_si512(t), m / QMAX};
+    uint8_t t[64];
+    for (int i = 0; i < 64; i++) t[i] = (uint8_t)(128 + (m > 0 ? (int)lrintf(code[i % 16] * (QMAX / m)) : 0));
+    return (table8){_mm512_loadu_si512(t), m / QMAX};
 }
 
 /* Rows r0 and r1 (the same row twice for a lone one), cols % 128 == 0. Per 8 chunks (1024 weights) the
  * scales of their 16 halves, absmax·x scale, are formed once; each chunk picks its two. */
-static inline void pair_int16(const slm_mat *W, const table16 *t, const int16_t *xq, const float *xs, int r0, int r1,
-                              float *y0, float *y1) {
+static inline void pair_int8(const slm_mat *W, const table8 *t, const void *xp, int r0, int r1, float *y0, float *y1) {
     const int cols = W->cols, m = W->block / HALF;
+    const int8_t *xq = xq_of(xp, cols);
+    const int32_t *xi = xi_of(xp, cols);
+    const float *xs = xs_of(xp, cols);
     const uint8_t *c0 = (const uint8_t *)W->data + (size_t)r0 * (size_t)(cols / 2);
     const uint8_t *c1 = (const uint8_t *)W->data + (size_t)r1 * (size_t)(cols / 2);
     const size_t h0 = (size_t)r0 * (size_t)(cols / HALF), h1 = (size_t)r1 * (size_t)(cols / HALF);
@@ -233,12 +228,12 @@ static inline void pair_int16(const slm_mat *W, const table16 *t, const int16_t 
         __m512i pick = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
         for (int j = 0; j < g; j++, pick = _mm512_add_epi32(pick, _mm512_set1_epi32(2))) {
             const int e = c + j * CHUNK;
-            const __m512i xv[4] = {_mm512_loadu_si512(xq + e), _mm512_loadu_si512(xq + e + 32), _mm512_loadu_si512(xq + e + 64),
-                                   _mm512_loadu_si512(xq + e + 96)};
+            const __m512i xv[2] = {_mm512_loadu_si512(xq + e), _mm512_loadu_si512(xq + e + 64)};
+            const __m512i init = _mm512_loadu_si512(xi + e / 8);
             _mm_prefetch((const char *)c0 + e / 2 + AHEAD, _MM_HINT_T2);
             _mm_prefetch((const char *)c1 + e / 2 + AHEAD, _MM_HINT_T2);
-            tot0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot128(c0 + e / 2, t->table, xv)), _mm512_permutexvar_ps(pick, s0), tot0);
-            tot1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot128(c1 + e / 2, t->table, xv)), _mm512_permutexvar_ps(pick, s1), tot1);
+            tot0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot128(c0 + e / 2, t->table, xv, init)), _mm512_permutexvar_ps(pick, s0), tot0);
+            tot1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot128(c1 + e / 2, t->table, xv, init)), _mm512_permutexvar_ps(pick, s1), tot1);
         }
     }
     *y0 = _mm512_reduce_add_ps(tot0) * t->unit;
@@ -246,18 +241,16 @@ static inline void pair_int16(const slm_mat *W, const table16 *t, const int16_t 
 }
 
 /* Rows in pairs half the range apart, as in the float path. */
-static void rows_int16(float *y, const slm_mat *W, const void *xp, int r0, int r1) {
-    const table16 t = make_table(W->code ? W->code : slm_nf4_code);
-    const int16_t *xq = xq_of(xp, W->cols);
-    const float *xs = xs_of(xp, W->cols);
+static void rows_int8(float *y, const slm_mat *W, const void *xp, int r0, int r1) {
+    const table8 t = make_table(W->code ? W->code : slm_nf4_code);
     int half = (r1 - r0) / 2;
-    for (int r = r0; r < r0 + half; r++) pair_int16(W, &t, xq, xs, r, r + half, &y[r], &y[r + half]);
-    if ((r1 - r0) & 1) pair_int16(W, &t, xq, xs, r1 - 1, r1 - 1, &y[r1 - 1], &y[r1 - 1]);
+    for (int r = r0; r < r0 + half; r++) pair_int8(W, &t, xp, r, r + half, &y[r], &y[r + half]);
+    if ((r1 - r0) & 1) pair_int8(W, &t, xp, r1 - 1, r1 - 1, &y[r1 - 1], &y[r1 - 1]);
 }
 
 static void rows_nf4(float *y, const slm_mat *W, const float *x, const void *xp, int r0, int r1) {
-    if (W->block % HALF == 0 && int16_ok(W->cols))
-        rows_int16(y, W, xp, r0, r1);
+    if (W->block % HALF == 0 && int8_ok(W->cols))
+        rows_int8(y, W, xp, r0, r1);
     else
         rows_float(y, W, x, xp, r0, r1);
 }
