@@ -24,6 +24,9 @@ struct slm_pool {
     atomic_int quit;
     slm_pool_fn fn;
     void *ctx;
+    int pinned;         /* the caller was pinned to one CPU ...              */
+    pthread_t caller;   /* ... and gets back the set it had when it made the pool */
+    cpu_set_t caller_set;
 };
 
 typedef struct {
@@ -96,7 +99,12 @@ slm_pool *slm_pool_create(int nthreads) {
     }
     cpu_set_t allowed;
     int can_pin = nthreads > 1 && sched_getaffinity(0, sizeof allowed, &allowed) == 0 && CPU_COUNT(&allowed) >= nthreads;
-    if (can_pin) pin(pthread_self(), 0, &allowed);
+    if (can_pin) {
+        p->pinned = 1;
+        p->caller = pthread_self();
+        p->caller_set = allowed;
+        pin(p->caller, 0, &allowed);
+    }
     for (int i = 1; i < nthreads; i++) {
         worker_arg *wa = malloc(sizeof *wa);
         if (!wa) {
@@ -121,6 +129,9 @@ void slm_pool_destroy(slm_pool *p) {
     atomic_fetch_add(&p->generation, 1);
     futex_wake(&p->generation, INT_MAX);
     for (int i = 1; i < p->n; i++) pthread_join(p->threads[i], NULL);
+    /* Left on one CPU, the caller would hand that single CPU to every thread it starts later, and the
+     * next pool (a bench at another thread count, after the bandwidth probe) could not pin at all. */
+    if (p->pinned) pthread_setaffinity_np(p->caller, sizeof p->caller_set, &p->caller_set);
     free(p->threads);
     free(p);
 }
