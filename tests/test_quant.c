@@ -363,8 +363,9 @@ static void test_variants_q8_0_q4_0(void) {
 }
 
 /* NF4: nf4/avx512 takes an int8 path when the CPU has AVX-512 VNNI, cols % 128 == 0 and the block is a
- * multiple of 64. It rounds the code table to round(code·127/max|code|) (step u = max|code|/127) and
- * each 64 values of x to q·s with s = max|x|/127, and multiplies exactly in integers. Per 64-value
+ * multiple of 64; nf4/avx2 when cols % 64 == 0 and the block is a multiple of 64. Both round the code
+ * table to round(code·127/max|code|) (step u = max|code|/127) and each 64 values of x to q·s with
+ * s = max|x|/127, and multiply exactly in integers. Per 64-value
  * group g with weight scale a_g, |ĉ - c| <= 0.504·u and |x̂ - x| <= 0.504·s_g (half a step, plus the
  * float rounding of code·(127/max) and x·(1/s), far under 0.004 of a step), so against the float product
  *   |y - y_ref| <= Σ_g (0.504·s_g·Σ|w| + 0.504·u·a_g·Σ|x| + 0.26·64·u·a_g·s_g)
@@ -372,6 +373,7 @@ static void test_variants_q8_0_q4_0(void) {
  * covers it for these widths). Every other variant and path is the exact float product in another
  * order: 2e-6 of Σ|w·x|. */
 static int nf4_int8_path(const slm_matvec_kernel *k, const slm_mat *W) {
+    if (k == &slm_mv_nf4_avx2) return W->cols % 64 == 0 && W->block % 64 == 0;
     return k == &slm_mv_nf4_avx512 && slm_cpu()->avx512_vnni && W->cols % 128 == 0 && W->block % 64 == 0;
 }
 
