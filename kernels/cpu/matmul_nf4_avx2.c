@@ -152,20 +152,40 @@ static inline __m256i dot64(const uint8_t *codes, __m256i table, __m256i xo, __m
     return _mm256_add_epi32(_mm256_madd_epi16(po, one), _mm256_madd_epi16(pe, one));
 }
 
+/* Where row r's weights start in the absmax array: the block, and how many 64-weight halves of it lie
+ * before the row (a block may be longer than a row). */
+typedef struct {
+    const float *a;
+    int used;
+} absmax_at;
+
+static inline absmax_at absmax_of(const slm_mat *W, int r) {
+    size_t e = (size_t)r * (size_t)W->cols, block = (size_t)W->block;
+    return (absmax_at){W->absmax + e / block, (int)(e % block / HALF)};
+}
+
+/* The absmax of the next 64 weights, stepping on to the next block after every m halves. */
+static inline float next_absmax(absmax_at *p, int m) {
+    float a = *p->a;
+    if (++p->used == m) p->used = 0, p->a++;
+    return a;
+}
+
 /* Rows r0 and r1 (the same row twice for a lone one), cols % 64 == 0 and blocks a multiple of 64, so
  * no 64 weights cross a block. */
 static inline void pair_int8(const slm_mat *W, __m256i table, float unit, const void *xp, int r0, int r1, float *y0, float *y1) {
-    const int cols = W->cols;
-    const size_t block = (size_t)W->block, e0 = (size_t)r0 * (size_t)cols, e1 = (size_t)r1 * (size_t)cols;
-    const uint8_t *c0 = (const uint8_t *)W->data + e0 / 2, *c1 = (const uint8_t *)W->data + e1 / 2;
+    const int cols = W->cols, m = W->block / HALF;
+    const uint8_t *c0 = (const uint8_t *)W->data + (size_t)r0 * (size_t)(cols / 2);
+    const uint8_t *c1 = (const uint8_t *)W->data + (size_t)r1 * (size_t)(cols / 2);
+    absmax_at a0 = absmax_of(W, r0), a1 = absmax_of(W, r1);
     const int8_t *xq = xq_of(xp, cols);
     const float *xs = xs_of(xp, cols);
     __m256 t0 = _mm256_setzero_ps(), t1 = t0;
     for (int c = 0; c < cols; c += HALF) {
         const __m256i xo = _mm256_loadu_si256((const __m256i *)(xq + c)), xe = _mm256_loadu_si256((const __m256i *)(xq + c + HALF / 2));
         const float s = xs[c / HALF];
-        const __m256 s0 = _mm256_set1_ps(W->absmax[(e0 + (size_t)c) / block] * s);
-        const __m256 s1 = _mm256_set1_ps(W->absmax[(e1 + (size_t)c) / block] * s);
+        const __m256 s0 = _mm256_set1_ps(next_absmax(&a0, m) * s);
+        const __m256 s1 = _mm256_set1_ps(next_absmax(&a1, m) * s);
         t0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot64(c0 + c / 2, table, xo, xe)), s0, t0);
         t1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot64(c1 + c / 2, table, xo, xe)), s1, t1);
     }
@@ -174,15 +194,12 @@ static inline void pair_int8(const slm_mat *W, __m256i table, float unit, const 
 }
 
 static void rows_int8(float *y, const slm_mat *W, const void *xp, int r0, int r1) {
-    const float *code = W->code ? W->code : slm_nf4_code;
-    float m = 0;
-    for (int i = 0; i < 16; i++) m = fmaxf(m, fabsf(code[i]));
-    int8_t t[32];
-    for (int i = 0; i < 32; i++) t[i] = (int8_t)(m > 0 ? lrintf(code[i % 16] * (QMAX / m)) : 0);
-    const __m256i table = _mm256_loadu_si256((const __m256i *)t);
+    int8_t t[16];
+    const float unit = slm_nf4_int8_table(t, W->code);
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)t));
     int half = (r1 - r0) / 2;
-    for (int r = r0; r < r0 + half; r++) pair_int8(W, table, m / QMAX, xp, r, r + half, &y[r], &y[r + half]);
-    if ((r1 - r0) & 1) pair_int8(W, table, m / QMAX, xp, r1 - 1, r1 - 1, &y[r1 - 1], &y[r1 - 1]);
+    for (int r = r0; r < r0 + half; r++) pair_int8(W, table, unit, xp, r, r + half, &y[r], &y[r + half]);
+    if ((r1 - r0) & 1) pair_int8(W, table, unit, xp, r1 - 1, r1 - 1, &y[r1 - 1], &y[r1 - 1]);
 }
 
 /* Rows are read in pairs that lie half the range apart: the two share every load of x and still stream

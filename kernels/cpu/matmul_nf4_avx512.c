@@ -201,11 +201,11 @@ typedef struct {
 } table8;
 
 static table8 make_table(const float *code) {
-    float m = 0;
-    for (int i = 0; i < 16; i++) m = fmaxf(m, fabsf(code[i]));
+    int8_t c[16];
+    const float unit = slm_nf4_int8_table(c, code);
     uint8_t t[64];
-    for (int i = 0; i < 64; i++) t[i] = (uint8_t)(128 + (m > 0 ? (int)lrintf(code[i % 16] * (QMAX / m)) : 0));
-    return (table8){_mm512_loadu_si512(t), m / QMAX};
+    for (int i = 0; i < 64; i++) t[i] = (uint8_t)(128 + c[i % 16]);
+    return (table8){_mm512_loadu_si512(t), unit};
 }
 
 /* Rows r0 and r1 (the same row twice for a lone one), cols % 128 == 0. Per 8 chunks (1024 weights) the
@@ -242,7 +242,7 @@ static inline void pair_int8(const slm_mat *W, const table8 *t, const void *xp, 
 
 /* Rows in pairs half the range apart, as in the float path. */
 static void rows_int8(float *y, const slm_mat *W, const void *xp, int r0, int r1) {
-    const table8 t = make_table(W->code ? W->code : slm_nf4_code);
+    const table8 t = make_table(W->code);
     int half = (r1 - r0) / 2;
     for (int r = r0; r < r0 + half; r++) pair_int8(W, &t, xp, r, r + half, &y[r], &y[r + half]);
     if ((r1 - r0) & 1) pair_int8(W, &t, xp, r1 - 1, r1 - 1, &y[r1 - 1], &y[r1 - 1]);

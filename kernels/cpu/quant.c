@@ -111,6 +111,14 @@ void slm_quantize_nf4(uint8_t *codes, float *absmax, const float *x, size_t n, i
     if (n & 1) codes[n >> 1] |= 7; /* the pad value 0.0 is code 7 */
 }
 
+float slm_nf4_int8_table(int8_t t[16], const float *code) {
+    if (!code) code = slm_nf4_code;
+    float m = 0;
+    for (int i = 0; i < 16; i++) m = fmaxf(m, fabsf(code[i]));
+    for (int i = 0; i < 16; i++) t[i] = (int8_t)(m > 0 ? lrintf(code[i] * (127.0f / m)) : 0);
+    return m / 127.0f;
+}
+
 void slm_dequantize_nf4(float *dst, const uint8_t *codes, const float *absmax, const float *code, int block,
                         size_t start, size_t count) {
     if (!code) code = slm_nf4_code;

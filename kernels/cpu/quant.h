@@ -36,6 +36,9 @@ void slm_quantize_nf4(uint8_t *codes, float *absmax, const float *x, size_t n, i
 /* Weights [start, start+count) of an NF4 tensor; code NULL means slm_nf4_code. */
 void slm_dequantize_nf4(float *dst, const uint8_t *codes, const float *absmax, const float *code, int block,
                         size_t start, size_t count);
+/* The int8 decode kernels' table: t[i] = round(code[i]·127/max|code|); returns max|code|/127, the value
+ * of one step (0 when every code is 0). code NULL means slm_nf4_code. */
+float slm_nf4_int8_table(int8_t t[16], const float *code);
 /* bitsandbytes double quantization: absmax[b] = nested_map[q[b]] · nested_absmax[b / nested_block] + offset,
  * rounded to float after the product and after the sum, as bitsandbytes does. */
 void slm_nf4_decode_absmax(float *absmax, const uint8_t *q, int nblocks, const float *nested_absmax,
