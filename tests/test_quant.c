@@ -377,25 +377,28 @@ static int nf4_int8_path(const slm_matvec_kernel *k, const slm_mat *W) {
     return k == &slm_mv_nf4_avx512 && slm_cpu()->avx512_vnni && W->cols % 128 == 0 && W->block % 64 == 0;
 }
 
-static double nf4_int8_bound(const qmat *m, const float *x, int r) {
+/* The bound above for x quantized in groups of `group` values (64 in the matvec kernels, 32 in the
+ * prompt-batch kernel). */
+static double nf4_int8_bound_g(const qmat *m, const float *x, int r, int group) {
     const float *code = m->W.code ? m->W.code : slm_nf4_code;
     int cols = m->W.cols;
     double cmax = 0;
     for (int i = 0; i < 16; i++) cmax = fmax(cmax, fabs(code[i]));
     double u = cmax / 127, bound = 0;
-    for (int c0 = 0; c0 < cols; c0 += 64) {
+    for (int c0 = 0; c0 < cols; c0 += group) {
         float xmax = 0;
         double wabs = 0, xabs = 0;
-        for (int c = c0; c < c0 + 64; c++) {
+        for (int c = c0; c < c0 + group; c++) {
             xmax = fmaxf(xmax, fabsf(x[c]));
             wabs += fabs(m->deq[(size_t)r * cols + c]);
             xabs += fabs(x[c]);
         }
         double s = xmax / 127.0f, a = m->W.absmax[((size_t)r * cols + c0) / (size_t)m->W.block];
-        bound += 0.504 * s * wabs + 0.504 * u * a * xabs + 0.26 * 64 * u * a * s;
+        bound += 0.504 * s * wabs + 0.504 * u * a * xabs + 0.26 * group * u * a * s;
     }
     return bound;
 }
+static double nf4_int8_bound(const qmat *m, const float *x, int r) { return nf4_int8_bound_g(m, x, r, 64); }
 
 /* Every NF4 variant (and nf4/avx512bw, the float path the avx512 variant runs without VNNI) against the
  * scalar reference on rows [r0, r1); worst error / bound into worst[0] (int8 path) and worst[1]. */
@@ -506,6 +509,102 @@ static void test_variants_nf4(void) {
         printf("     worst error / bound: int8 path %.3f, float paths %.3f\n", worst[0], worst[1]);
     else
         printf("     worst error / bound: %.3f (no AVX-512 VNNI: no int8 path)\n", worst[1]);
+}
+
+/* NF4 prompt batches on the int8 kernel (AVX-512 VNNI; cols % 128 == 0, blocks a multiple of 64): every
+ * (token, row) within the int8 bound of the float product, with x quantized per 32 values; blocks that
+ * span rows, a custom code table, a partial group of 16 rows and a sub-range of rows; and slm_matmul
+ * takes this path for such a matrix and a batch of 16 or more. */
+static void test_gemm_int8_nf4(void) {
+    if (!slm_cpu()->avx512_vnni) {
+        printf("     skipped: no AVX-512 VNNI\n");
+        return;
+    }
+    static const float fp4[16] = {0.0f,  0.0052083333f,  0.6666667f,  1.0f,  0.33333334f,  0.5f,  0.16666667f,  0.25f,
+                                   -0.0f, -0.0052083333f, -0.6666667f, -1.0f, -0.33333334f, -0.5f, -0.16666667f, -0.25f};
+    static const int shapes[][4] = {/* rows, cols, block, custom table */
+                                    {1, 128, 64, 0}, {17, 256, 64, 0}, {33, 1152, 128, 0}, {64, 384, 64, 1},
+                                    {70, 128, 1024, 0}, {5, 2048, 256, 1}};
+    double worst = 0;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        int rows = shapes[si][0], cols = shapes[si][1], n = 5, nb = cols / SLM_QK;
+        qmat m = make_qmat(SLM_NF4, rows, cols, shapes[si][2], shapes[si][3] ? fp4 : NULL);
+        CHECK(slm_gemm_int8_nf4_ok(&m.W), "%dx%d block %d should take the int8 kernel", rows, cols, shapes[si][2]);
+        float *x = make_x(cols, n);
+        size_t pb = (slm_act_q8_bytes(cols) + 63) & ~(size_t)63;
+        char *xp = aligned_alloc(64, pb * n);
+        int32_t *isum = malloc(sizeof(int32_t) * n * nb);
+        void *pack = aligned_alloc(64, (slm_gemm_int8_pack_bytes(cols) + 63) & ~(size_t)63);
+        for (int t = 0; t < n; t++) {
+            slm_act_q8_quantize(xp + (size_t)t * pb, x + (size_t)t * cols, cols);
+            slm_gemm_int8_sums(isum + (size_t)t * nb, xp + (size_t)t * pb, cols);
+        }
+        float *out = malloc(sizeof(float) * n * rows);
+        for (int pass = 0; pass < 2; pass++) {
+            /* pass 1: rows [1, rows - 1) only; the first and last stay as they were */
+            int r0 = pass && rows > 2 ? 1 : 0, r1 = pass && rows > 2 ? rows - 1 : rows;
+            for (int i = 0; i < n * rows; i++) out[i] = 99.0f;
+            for (int r = r0; r < r1; r += SLM_GEMM_INT8_ROWS) {
+                int e = r + SLM_GEMM_INT8_ROWS < r1 ? r + SLM_GEMM_INT8_ROWS : r1;
+                slm_gemm_int8_avx512(out, (size_t)rows, &m.W, xp, pb, isum, n, r, e, pack);
+            }
+            int bad = 0, untouched = 1;
+            for (int t = 0; t < n; t++)
+                for (int r = 0; r < rows; r++) {
+                    float y = out[(size_t)t * rows + r];
+                    if (r < r0 || r >= r1) {
+                        untouched &= y == 99.0f;
+                        continue;
+                    }
+                    double ref = 0, terms = 0;
+                    for (int c = 0; c < cols; c++) {
+                        double p = (double)m.deq[(size_t)r * cols + c] * x[(size_t)t * cols + c];
+                        ref += p;
+                        terms += fabs(p);
+                    }
+                    double tol = nf4_int8_bound_g(&m, x + (size_t)t * cols, r, SLM_QK);
+                    tol += 1e-5 * (terms + tol) + 1e-30;
+                    worst = fmax(worst, fabs(y - ref) / tol);
+                    bad += !(fabs(y - ref) <= tol);
+                }
+            CHECK(bad == 0, "nf4 %dx%d block %d rows [%d, %d): %d outputs beyond the int8 bound", rows, cols, shapes[si][2], r0,
+                  r1, bad);
+            CHECK(untouched, "nf4 %dx%d: rows outside [%d, %d) written", rows, cols, r0, r1);
+        }
+        free(xp);
+        free(isum);
+        free(pack);
+        free(out);
+        free(x);
+        free_qmat(&m);
+    }
+    /* through slm_matmul: a batch of 17 tokens gives the kernel's figures */
+    {
+        int rows = 40, cols = 256, n = 17, nb = cols / SLM_QK;
+        qmat m = make_qmat(SLM_NF4, rows, cols, 64, NULL);
+        float *x = make_x(cols, n), *y = malloc(sizeof(float) * n * rows), *want = malloc(sizeof(float) * n * rows);
+        void *scratch = malloc(slm_matmul_scratch_bytes(&m.W, n, 1));
+        slm_matmul(NULL, y, x, n, &m.W, NULL, scratch);
+        size_t pb = (slm_act_q8_bytes(cols) + 63) & ~(size_t)63;
+        char *xp = aligned_alloc(64, pb * n);
+        int32_t *isum = malloc(sizeof(int32_t) * n * nb);
+        void *pack = aligned_alloc(64, (slm_gemm_int8_pack_bytes(cols) + 63) & ~(size_t)63);
+        for (int t = 0; t < n; t++) {
+            slm_act_q8_quantize(xp + (size_t)t * pb, x + (size_t)t * cols, cols);
+            slm_gemm_int8_sums(isum + (size_t)t * nb, xp + (size_t)t * pb, cols);
+        }
+        slm_gemm_int8_avx512(want, (size_t)rows, &m.W, xp, pb, isum, n, 0, rows, pack);
+        CHECK(memcmp(y, want, sizeof(float) * n * rows) == 0, "slm_matmul on an NF4 batch of 17 is not the int8 kernel");
+        free(xp);
+        free(isum);
+        free(pack);
+        free(scratch);
+        free(y);
+        free(want);
+        free(x);
+        free_qmat(&m);
+    }
+    printf("     worst error / bound: %.3f\n", worst);
 }
 
 /* The integer kernels quantize x: against the float product of the dequantized weights, each
@@ -675,6 +774,7 @@ int main(void) {
     RUN(test_mat_row);
     RUN(test_variants_q8_0_q4_0);
     RUN(test_variants_nf4);
+    RUN(test_gemm_int8_nf4);
     RUN(test_integer_vs_float);
     RUN(test_matmul_batch);
     RUN(test_check);

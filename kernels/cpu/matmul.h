@@ -42,13 +42,15 @@ void slm_float_rows_avx512(float *dst, const slm_mat *W, int r0, int r1);
 void slm_nf4_rows_avx512(float *dst, const slm_mat *W, int r0, int r1);
 void slm_float_rows(float *dst, const slm_mat *W, int r0, int r1);
 
-/* Prompt batches of Q8_0 and Q4_0 weights (matmul_int8_avx512.c; AVX-512 VNNI): out[t * ostride + r] for
- * tokens t < n and rows [r0, r1), at most SLM_GEMM_INT8_ROWS of them, from n activation rows prepared by
- * the format's kernel (pb bytes apart) and their int8 block sums (isum: n rows of cols/32, from
- * slm_gemm_int8_sums). pack: 64-byte aligned scratch of slm_gemm_int8_pack_bytes(cols). Exact integer
- * block products; the float sum over blocks rounds differently from the matvec kernels. */
+/* Prompt batches of Q8_0, Q4_0 and NF4 weights (matmul_int8_avx512.c; AVX-512 VNNI): out[t * ostride + r]
+ * for tokens t < n and rows [r0, r1), at most SLM_GEMM_INT8_ROWS of them, from n activation rows prepared
+ * by slm_act_q8_quantize (pb bytes apart) and their int8 block sums (isum: n rows of cols/32, from
+ * slm_gemm_int8_sums). pack: 64-byte aligned scratch of slm_gemm_int8_pack_bytes(cols). Q8_0 and Q4_0:
+ * exact integer block products, and the float sum over blocks rounds differently from the matvec
+ * kernels. NF4 (when slm_gemm_int8_nf4_ok): the codes rounded to the int8 table of slm_nf4_int8_table. */
 enum { SLM_GEMM_INT8_ROWS = 64 };
 size_t slm_gemm_int8_pack_bytes(int cols);
+int slm_gemm_int8_nf4_ok(const slm_mat *W); /* cols % 128 == 0, block % 64 == 0: as nf4/avx512 decodes in int8 */
 void slm_gemm_int8_sums(int32_t *isum, const void *xp, int cols);
 void slm_gemm_int8_avx512(float *out, size_t ostride, const slm_mat *W, const void *xp, size_t pb, const int32_t *isum,
                           int n, int r0, int r1, void *pack);

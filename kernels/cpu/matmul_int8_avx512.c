@@ -1,4 +1,4 @@
-/* Prompt batches of Q8_0 and Q4_0 weights with AVX-512 VNNI.
+/* Prompt batches of Q8_0, Q4_0 and NF4 weights with AVX-512 VNNI.
  *
  * The matrix-vector kernels spend three float operations (convert, scale, accumulate) on every
  * 32-weight block of every (row, token): more than the integer dot product itself. Here the rows of a
@@ -9,9 +9,11 @@
  *
  * vpdpbusd multiplies unsigned by signed bytes: Q4_0 nibbles are 0..15 already (w + 8), Q8_0 weights are
  * offset by 128; the offset comes off as off·Σa per (token, block), with Σa from slm_gemm_int8_sums().
- * Per row: y = Σ_b float(dot_b)·(dw_b·da_b), accumulated in order of b with fused multiply-adds; the
- * integer dot products are exact, so the results differ from the matvec kernels only in the rounding of
- * that sum. */
+ * NF4 codes become 128 + round(127·code/max|code|), the int8 table of the NF4 matvec kernels, and each
+ * 32 weights take the scale absmax·max|code|/127 of the block they lie in (blocks are a multiple of 32).
+ * Per row: y = Σ_b float(dot_b)·(dw_b·da_b), accumulated in order of b with fused multiply-adds; for Q8_0
+ * and Q4_0 the integer dot products are exact, so the results differ from the matvec kernels only in the
+ * rounding of that sum. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -22,10 +24,15 @@ enum { GROUP = 16, TOKENS = 4 };
 
 /* Per 16-row group and block: 8 registers of 4-byte groups, then the 16 weight scales. */
 static size_t block_bytes(void) { return 9 * 64; }
+static size_t pack_bytes(int cols) { return (size_t)(SLM_GEMM_INT8_ROWS / GROUP) * (size_t)(cols / SLM_QK) * block_bytes(); }
 
-size_t slm_gemm_int8_pack_bytes(int cols) {
-    return (size_t)(SLM_GEMM_INT8_ROWS / GROUP) * (size_t)(cols / SLM_QK) * block_bytes();
-}
+/* After the packed rows, NF4 needs room for one group of rows as unsigned bytes. */
+size_t slm_gemm_int8_pack_bytes(int cols) { return pack_bytes(cols) + (size_t)GROUP * (size_t)cols; }
+
+/* The kernel needs cols and block to be multiples of 32. It takes only the matrices whose decode runs in
+ * int8 too (nf4/avx512: cols % 128 == 0, blocks a multiple of 64), so that prompt and decode round a
+ * matrix's products alike, and the others keep the float products of sgemm. */
+int slm_gemm_int8_nf4_ok(const slm_mat *W) { return W->cols % 128 == 0 && W->block > 0 && W->block % 64 == 0; }
 
 void slm_gemm_int8_sums(int32_t *isum, const void *xp, int cols) {
     const int8_t *q = slm_act_q8_values(xp, cols);
@@ -39,20 +46,63 @@ void slm_gemm_int8_sums(int32_t *isum, const void *xp, int cols) {
     }
 }
 
+/* Row r of an NF4 matrix as the unsigned bytes u[q] of its codes q, in order. The codes hold the first
+ * of each pair in the high nibble; per 32 code bytes, the looked-up high and low nibbles are
+ * interleaved within 128-bit lanes and the lanes put back in order. */
+static void nf4_row_bytes(uint8_t *dst, const slm_mat *W, int r, const uint8_t u[16]) {
+    const uint8_t *codes = (const uint8_t *)W->data + (size_t)r * (size_t)(W->cols / 2);
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)u)), low = _mm256_set1_epi8(0x0F);
+    int c = 0;
+    for (; c + 64 <= W->cols; c += 64) {
+        __m256i w = _mm256_loadu_si256((const __m256i *)(codes + c / 2));
+        __m256i hi = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(w, 4), low));
+        __m256i lo = _mm256_shuffle_epi8(table, _mm256_and_si256(w, low));
+        __m256i a = _mm256_unpacklo_epi8(hi, lo), b = _mm256_unpackhi_epi8(hi, lo);
+        _mm256_storeu_si256((__m256i *)(dst + c), _mm256_permute2x128_si256(a, b, 0x20));
+        _mm256_storeu_si256((__m256i *)(dst + c + 32), _mm256_permute2x128_si256(a, b, 0x31));
+    }
+    for (; c < W->cols; c += 2) {
+        dst[c] = u[codes[c / 2] >> 4];
+        dst[c + 1] = u[codes[c / 2] & 0x0F];
+    }
+}
+
 /* Rows [r0, r0 + rows) into pack: for each group of 16 rows and block b, register k holds bytes
  * 4k..4k+3 of the block (as unsigned values) of each of the 16 rows, then the 16 scales as floats;
- * rows past the end get scale 0. Gathers pick the same 4 bytes out of 16 rows at once. */
+ * rows past the end get scale 0. Gathers pick the same 4 bytes out of 16 rows at once (NF4: out of the
+ * group's rows turned into bytes first). */
 static void repack(char *pack, const slm_mat *W, int r0, int rows) {
-    int nb = W->cols / SLM_QK, q4 = W->type == SLM_Q4_0;
-    size_t bsize = q4 ? sizeof(slm_block_q4_0) : sizeof(slm_block_q8_0);
+    int nb = W->cols / SLM_QK, q4 = W->type == SLM_Q4_0, nf4 = W->type == SLM_NF4;
+    size_t bsize = nf4 ? SLM_QK : q4 ? sizeof(slm_block_q4_0) : sizeof(slm_block_q8_0);
+    size_t stride = nf4 ? (size_t)W->cols : nb * bsize; /* bytes from one row to the next */
+    uint8_t *bytes = (uint8_t *)pack + pack_bytes(W->cols), u[16];
+    float unit = 0;
+    if (nf4) {
+        int8_t t[16];
+        unit = slm_nf4_int8_table(t, W->code);
+        for (int i = 0; i < 16; i++) u[i] = (uint8_t)(128 + t[i]);
+    }
     const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                           _mm512_set1_epi32((int)(nb * bsize)));
+                                           _mm512_set1_epi32((int)stride));
     for (int g = 0; g < (rows + GROUP - 1) / GROUP; g++) {
-        int left = rows - g * GROUP;
+        int left = rows - g * GROUP, n = left < GROUP ? left : GROUP;
         __mmask16 m = left >= GROUP ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+        if (nf4)
+            for (int i = 0; i < n; i++) nf4_row_bytes(bytes + (size_t)i * stride, W, r0 + g * GROUP + i, u);
         for (int b = 0; b < nb; b++) {
             char *dst = pack + ((size_t)g * nb + b) * block_bytes();
-            const char *blk = (const char *)W->data + ((size_t)(r0 + g * GROUP) * nb + b) * bsize;
+            if (nf4) {
+                float *scale = (float *)(dst + 8 * 64);
+                for (int i = 0; i < GROUP; i++) {
+                    size_t e = (size_t)(r0 + g * GROUP + i) * (size_t)W->cols + (size_t)b * SLM_QK;
+                    scale[i] = i < n ? W->absmax[e / (size_t)W->block] * unit : 0.0f;
+                }
+                for (int k = 0; k < 8; k++)
+                    _mm512_store_si512(dst + k * 64, _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx,
+                                                                                   bytes + (size_t)b * SLM_QK + 4 * k, 1));
+                continue;
+            }
+            const char *blk = (const char *)W->data + (size_t)(r0 + g * GROUP) * stride + (size_t)b * bsize;
             __m512i d = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, blk, 1);
             _mm512_store_ps(dst + 8 * 64, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)));
             const char *qs = blk + 2; /* the values follow the fp16 scale */
@@ -107,7 +157,7 @@ static inline __attribute__((always_inline)) void group_tokens(float *out, size_
 
 void slm_gemm_int8_avx512(float *out, size_t ostride, const slm_mat *W, const void *xp, size_t pb, const int32_t *isum,
                           int n, int r0, int r1, void *pack) {
-    int nb = W->cols / SLM_QK, rows = r1 - r0, off = W->type == SLM_Q4_0 ? 8 : 128;
+    int nb = W->cols / SLM_QK, rows = r1 - r0, off = W->type == SLM_Q4_0 ? 8 : 128; /* Q8_0 and NF4: 128 */
     repack(pack, W, r0, rows);
     for (int t0 = 0; t0 < n; t0 += TOKENS) {
         int T = n - t0 < TOKENS ? n - t0 : TOKENS, tok[TOKENS];
