@@ -511,6 +511,34 @@ static void test_variants_nf4(void) {
         printf("     worst error / bound: %.3f (no AVX-512 VNNI: no int8 path)\n", worst[1]);
 }
 
+/* n activation rows prepared for the int8 prompt kernel, their block sums, and its scratch. */
+typedef struct {
+    char *xp;
+    size_t pb;
+    int32_t *isum;
+    void *pack;
+} int8_batch;
+
+static int8_batch int8_batch_new(const float *x, int n, int cols) {
+    int8_batch b;
+    int nb = cols / SLM_QK;
+    b.pb = (slm_act_q8_bytes(cols) + 63) & ~(size_t)63;
+    b.xp = aligned_alloc(64, b.pb * n);
+    b.isum = malloc(sizeof(int32_t) * n * nb);
+    b.pack = aligned_alloc(64, (slm_gemm_int8_pack_bytes(cols) + 63) & ~(size_t)63);
+    for (int t = 0; t < n; t++) {
+        slm_act_q8_quantize(b.xp + (size_t)t * b.pb, x + (size_t)t * cols, cols);
+        slm_gemm_int8_sums(b.isum + (size_t)t * nb, b.xp + (size_t)t * b.pb, cols);
+    }
+    return b;
+}
+
+static void int8_batch_free(int8_batch *b) {
+    free(b->xp);
+    free(b->isum);
+    free(b->pack);
+}
+
 /* NF4 prompt batches on the int8 kernel (AVX-512 VNNI; cols % 128 == 0, blocks a multiple of 64): every
  * (token, row) within the int8 bound of the float product, with x quantized per 32 values; blocks that
  * span rows, a custom code table, a partial group of 16 rows and a sub-range of rows; and slm_matmul
@@ -527,18 +555,11 @@ static void test_gemm_int8_nf4(void) {
                                     {70, 128, 1024, 0}, {5, 2048, 256, 1}};
     double worst = 0;
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
-        int rows = shapes[si][0], cols = shapes[si][1], n = 5, nb = cols / SLM_QK;
+        int rows = shapes[si][0], cols = shapes[si][1], n = 5;
         qmat m = make_qmat(SLM_NF4, rows, cols, shapes[si][2], shapes[si][3] ? fp4 : NULL);
         CHECK(slm_gemm_int8_nf4_ok(&m.W), "%dx%d block %d should take the int8 kernel", rows, cols, shapes[si][2]);
         float *x = make_x(cols, n);
-        size_t pb = (slm_act_q8_bytes(cols) + 63) & ~(size_t)63;
-        char *xp = aligned_alloc(64, pb * n);
-        int32_t *isum = malloc(sizeof(int32_t) * n * nb);
-        void *pack = aligned_alloc(64, (slm_gemm_int8_pack_bytes(cols) + 63) & ~(size_t)63);
-        for (int t = 0; t < n; t++) {
-            slm_act_q8_quantize(xp + (size_t)t * pb, x + (size_t)t * cols, cols);
-            slm_gemm_int8_sums(isum + (size_t)t * nb, xp + (size_t)t * pb, cols);
-        }
+        int8_batch b = int8_batch_new(x, n, cols);
         float *out = malloc(sizeof(float) * n * rows);
         for (int pass = 0; pass < 2; pass++) {
             /* pass 1: rows [1, rows - 1) only; the first and last stay as they were */
@@ -546,7 +567,7 @@ static void test_gemm_int8_nf4(void) {
             for (int i = 0; i < n * rows; i++) out[i] = 99.0f;
             for (int r = r0; r < r1; r += SLM_GEMM_INT8_ROWS) {
                 int e = r + SLM_GEMM_INT8_ROWS < r1 ? r + SLM_GEMM_INT8_ROWS : r1;
-                slm_gemm_int8_avx512(out, (size_t)rows, &m.W, xp, pb, isum, n, r, e, pack);
+                slm_gemm_int8_avx512(out, (size_t)rows, &m.W, b.xp, b.pb, b.isum, n, r, e, b.pack);
             }
             int bad = 0, untouched = 1;
             for (int t = 0; t < n; t++)
@@ -571,33 +592,22 @@ static void test_gemm_int8_nf4(void) {
                   r1, bad);
             CHECK(untouched, "nf4 %dx%d: rows outside [%d, %d) written", rows, cols, r0, r1);
         }
-        free(xp);
-        free(isum);
-        free(pack);
+        int8_batch_free(&b);
         free(out);
         free(x);
         free_qmat(&m);
     }
     /* through slm_matmul: a batch of 17 tokens gives the kernel's figures */
     {
-        int rows = 40, cols = 256, n = 17, nb = cols / SLM_QK;
+        int rows = 40, cols = 256, n = 17;
         qmat m = make_qmat(SLM_NF4, rows, cols, 64, NULL);
         float *x = make_x(cols, n), *y = malloc(sizeof(float) * n * rows), *want = malloc(sizeof(float) * n * rows);
         void *scratch = malloc(slm_matmul_scratch_bytes(&m.W, n, 1));
         slm_matmul(NULL, y, x, n, &m.W, NULL, scratch);
-        size_t pb = (slm_act_q8_bytes(cols) + 63) & ~(size_t)63;
-        char *xp = aligned_alloc(64, pb * n);
-        int32_t *isum = malloc(sizeof(int32_t) * n * nb);
-        void *pack = aligned_alloc(64, (slm_gemm_int8_pack_bytes(cols) + 63) & ~(size_t)63);
-        for (int t = 0; t < n; t++) {
-            slm_act_q8_quantize(xp + (size_t)t * pb, x + (size_t)t * cols, cols);
-            slm_gemm_int8_sums(isum + (size_t)t * nb, xp + (size_t)t * pb, cols);
-        }
-        slm_gemm_int8_avx512(want, (size_t)rows, &m.W, xp, pb, isum, n, 0, rows, pack);
+        int8_batch b = int8_batch_new(x, n, cols);
+        slm_gemm_int8_avx512(want, (size_t)rows, &m.W, b.xp, b.pb, b.isum, n, 0, rows, b.pack);
         CHECK(memcmp(y, want, sizeof(float) * n * rows) == 0, "slm_matmul on an NF4 batch of 17 is not the int8 kernel");
-        free(xp);
-        free(isum);
-        free(pack);
+        int8_batch_free(&b);
         free(scratch);
         free(y);
         free(want);
