@@ -339,7 +339,7 @@ static double compare_variants(const qmat *m, const float *x, int r0, int r1) {
 
 static void test_variants_q8_0_q4_0(void) {
     static const int rows[] = {1, 3, 4, 5, 7, 17};
-    static const int ks[] = {1, 2, 3, 5, 8, 33};
+    static const int ks[] = {1, 2, 3, 5, 8, 18, 23, 33};
     const slm_dtype types[2] = {SLM_Q8_0, SLM_Q4_0};
     double worst = 0;
     for (int t = 0; t < 2; t++)
