@@ -362,7 +362,7 @@ static void test_variants_q8_0_q4_0(void) {
     printf("     worst error / bound: %.3f\n", worst);
 }
 
-/* NF4: nf4/avx512 takes an int8 path when the CPU has AVX-512 VNNI, cols % 128 == 0 and the block is a
+/* NF4: nf4/avx512 takes an int8 path when the CPU has AVX-512 VNNI, cols % 64 == 0 and the block is a
  * multiple of 64; nf4/avx2 when cols % 64 == 0 and the block is a multiple of 64. Both round the code
  * table to round(code·127/max|code|) (step u = max|code|/127) and each 64 values of x to q·s with
  * s = max|x|/127, and multiply exactly in integers. Per 64-value
@@ -374,7 +374,7 @@ static void test_variants_q8_0_q4_0(void) {
  * order: 2e-6 of Σ|w·x|. */
 static int nf4_int8_path(const slm_matvec_kernel *k, const slm_mat *W) {
     if (k == &slm_mv_nf4_avx2) return W->cols % 64 == 0 && W->block % 64 == 0;
-    return k == &slm_mv_nf4_avx512 && slm_cpu()->avx512_vnni && W->cols % 128 == 0 && W->block % 64 == 0;
+    return k == &slm_mv_nf4_avx512 && slm_cpu()->avx512_vnni && W->cols % 64 == 0 && W->block % 64 == 0;
 }
 
 /* The bound above for x quantized in groups of `group` values (64 in the matvec kernels, 32 in the
@@ -444,15 +444,17 @@ static float *make_x_nf4(int cols) {
 }
 
 static void test_variants_nf4(void) {
-    /* rows, cols, block. int8 path: cols % 128 == 0 with blocks of 64 (groups of 8 chunks and a
+    /* rows, cols, block. int8 path: cols % 64 == 0 with blocks of 64 (groups of 8 chunks and a
      * partial one), 128, 256, 2048, 4096, odd multiples of 64 (192, 320), rows that start mid-block
-     * (block > cols) and a short last block. Float path: blocks of 32 or 16, cols % 128 != 0, ragged
-     * rows (odd cols start rows mid-byte). */
+     * (block > cols) and a short last block; cols % 128 == 64 (a last chunk of 64 weights: 64, 192, 576,
+     * 960, 1088, 320 with a block longer than the row). Float path: blocks of 32 or 16, cols % 64 != 0,
+     * ragged rows (odd cols start rows mid-byte). */
     static const int shapes[][3] = {
         {1, 128, 64},  {3, 128, 64},   {4, 256, 64},   {5, 256, 64},    {7, 1024, 64},  {17, 1152, 64}, {33, 2176, 64},
         {5, 256, 128}, {8, 512, 256},  {2, 2048, 2048}, {1, 4096, 4096}, {3, 128, 256}, {5, 384, 192},  {6, 640, 320},
         {9, 128, 1024}, {7, 896, 128}, {4, 256, 32},   {1, 64, 64},     {4, 64, 64},    {17, 192, 64},  {6, 96, 32},
-        {3, 96, 64},   {5, 33, 64},    {7, 160, 64},   {4, 100, 64},    {9, 40, 32},    {3, 31, 16},
+        {3, 96, 64},   {5, 33, 64},    {7, 160, 64},   {4, 100, 64},    {9, 40, 32},    {3, 31, 16},    {9, 576, 64},
+        {5, 960, 64},  {6, 1088, 128}, {3, 576, 192},  {4, 320, 1024},
     };
     double worst[2] = {0, 0};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {

@@ -1,6 +1,6 @@
 /* AVX-512 matrix-vector kernel for NF4 weights.
  *
- * The int8 path (AVX-512 VNNI, cols % 128 == 0, blocks a multiple of 64 weights): the 16-entry code table
+ * The int8 path (AVX-512 VNNI, cols % 64 == 0, blocks a multiple of 64 weights): the 16-entry code table
  * becomes 128 + round(code·127/max|code|), an unsigned byte, in each 16-byte lane of one register, and
  * prep quantizes x once per token to int8 per 64 values (scale max|x|/127, round to nearest). Each 64
  * code bytes (128 weights) are loaded once; vpshufb looks up the low nibbles (the odd weights) and the
@@ -8,7 +8,9 @@
  * prep stored in the matching order: x's odd values, then its even ones. The +128 that makes the codes
  * unsigned adds 128·Σx to every int32 lane, so prep also stores -128·Σx per lane and each chunk starts
  * from it. Lanes 0-7 hold the first 64 weights and 8-15 the second: one int32 → float conversion and
- * one FMA per 128 weights apply absmax × x scale of each half.
+ * one FMA per 128 weights apply absmax × x scale of each half. When cols % 128 == 64, the last chunk of a
+ * row loads only its 32 code bytes, and prep pads x with zeros to a whole chunk, which the missing
+ * weights then meet.
  * Why: per 128 weights this is one shift, two ands, two vpshufb and two vpdpbusd, where int16 codes and
  * activations took four vpermw and four vpdpwssd (which share a pipe on Zen 4) and were compute-bound
  * at about 25 GB/s of codes from cache. This path reads about 38 GB/s from cache, and whole-model
@@ -20,7 +22,7 @@
  * either way, as in the Q8_0 and Q4_0 kernels (tests/test_quant.c bounds every row by the sum of those
  * terms). On random rows the error is about 4e-4 of Σ|w·x|. The int32 lanes cannot overflow (see dot128).
  *
- * The float path (without VNNI, for blocks that are not a multiple of 64 and for cols % 128 != 0; alone it
+ * The float path (without VNNI, for blocks that are not a multiple of 64 and for cols % 64 != 0; alone it
  * is nf4/avx512bw): the code table scaled by the block's absmax sits in one register and vpermps looks up
  * 16 weights at a time (it reads only the low 4 bits of each index, so a byte's low nibble needs no
  * mask). Sixteen bytes hold 32 weights, high nibbles the even ones and low nibbles the odd ones, so prep
@@ -43,23 +45,25 @@ enum { CHUNK = 128, HALF = 64, GROUP = 8, QMAX = 127, AHEAD = 4096 };
 
 /* ---- the prepared activation ----
  * First the float row split for the float path: per 32 values the 16 even ones, then the 16 odd ones.
- * Then, when the int8 path can run (VNNI, cols % 128 == 0), per 128 values the 64 odd ones and the 64
+ * Then, when the int8 path can run (VNNI, cols % 64 == 0), per 128 values the 64 odd ones and the 64
  * even ones as int8 (they meet the low and the high nibbles of a 64-byte load of codes), after all of
  * them per 128 values the 16 int32 lanes' starting values -128·(sum of the lane's eight x), and last the
- * float scale of each 64 values. */
-static int int8_cols(int cols) { return cols % CHUNK == 0; }
+ * float scale of each 64 values; all of it for x padded with zeros to a multiple of 128. */
+static int int8_cols(int cols) { return cols % HALF == 0; }
+static int padded(int cols) { return (cols + CHUNK - 1) / CHUNK * CHUNK; }
 static int int8_ok(int cols) { return int8_cols(cols) && slm_cpu()->avx512_vnni; }
 static size_t float_bytes(int cols) { return (size_t)cols * sizeof(float); }
 
 static size_t prep_bytes_float(int cols) { return float_bytes(cols); }
 static size_t prep_bytes(int cols) {
     if (!int8_cols(cols)) return float_bytes(cols);
-    return float_bytes(cols) + (size_t)cols + (size_t)(cols / 8) * sizeof(int32_t) + (size_t)(cols / HALF) * sizeof(float);
+    const int p = padded(cols);
+    return float_bytes(cols) + (size_t)p + (size_t)(p / 8) * sizeof(int32_t) + (size_t)(p / HALF) * sizeof(float);
 }
 
 static const int8_t *xq_of(const void *xp, int cols) { return (const int8_t *)((const char *)xp + float_bytes(cols)); }
-static const int32_t *xi_of(const void *xp, int cols) { return (const int32_t *)(xq_of(xp, cols) + cols); }
-static const float *xs_of(const void *xp, int cols) { return (const float *)(xi_of(xp, cols) + cols / 8); }
+static const int32_t *xi_of(const void *xp, int cols) { return (const int32_t *)(xq_of(xp, cols) + padded(cols)); }
+static const float *xs_of(const void *xp, int cols) { return (const float *)(xi_of(xp, cols) + padded(cols) / 8); }
 
 static void prep_float(void *dst, const float *x, int cols) {
     float *o = dst;
@@ -87,8 +91,9 @@ static void prep_int8(int8_t *q, int32_t *init, float *scale, const float *x, in
             __m512 v[4];
             __m512 m = _mm512_setzero_ps();
             __mmask16 nan = 0;
+            const int here = c + HALF * h < cols; /* the second half of a last chunk may be padding */
             for (int j = 0; j < 4; j++) {
-                v[j] = _mm512_loadu_ps(x + HALF * h + 16 * j);
+                v[j] = here ? _mm512_loadu_ps(x + HALF * h + 16 * j) : _mm512_setzero_ps();
                 m = _mm512_max_ps(m, _mm512_abs_ps(v[j]));
                 nan |= _mm512_cmp_ps_mask(v[j], v[j], _CMP_UNORD_Q);
             }
@@ -174,8 +179,8 @@ static void rows_float(float *y, const slm_mat *W, const float *x, const void *x
  * 0-7 the first 64 weights and 8-15 the second 64. The table's codes are offset by 128; init, from prep,
  * takes that back out. No overflow: each lane adds 8 products of a byte <= 255 and |x| <= 128 to
  * |init| <= 128·8·128. */
-static inline __m512i dot128(const uint8_t *codes, __m512i table, const __m512i *x, __m512i init) {
-    const __m512i w = _mm512_loadu_si512(codes), low = _mm512_set1_epi8(0x0F);
+static inline __m512i dot(__m512i w, __m512i table, const __m512i *x, __m512i init) {
+    const __m512i low = _mm512_set1_epi8(0x0F);
     __m512i a = _mm512_dpbusd_epi32(init, _mm512_shuffle_epi8(table, _mm512_and_si512(w, low)), x[0]);
     return _mm512_dpbusd_epi32(a, _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(w, 4), low)), x[1]);
 }
@@ -208,10 +213,19 @@ static table8 make_table(const float *code) {
     return (table8){_mm512_loadu_si512(t), unit};
 }
 
-/* Rows r0 and r1 (the same row twice for a lone one), cols % 128 == 0. Per 8 chunks (1024 weights) the
+/* One chunk of two rows, codes w0 and w1, added with their scales (absmax·x scale per half) to tot0, tot1. */
+static inline void chunk_pair(__m512i w0, __m512i w1, __m512i table, const int8_t *xq, const int32_t *xi, __m512 s0,
+                              __m512 s1, __m512 *tot0, __m512 *tot1) {
+    const __m512i xv[2] = {_mm512_loadu_si512(xq), _mm512_loadu_si512(xq + 64)};
+    const __m512i init = _mm512_loadu_si512(xi);
+    *tot0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot(w0, table, xv, init)), s0, *tot0);
+    *tot1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot(w1, table, xv, init)), s1, *tot1);
+}
+
+/* Rows r0 and r1 (the same row twice for a lone one), cols % 64 == 0. Per 8 chunks (1024 weights) the
  * scales of their 16 halves, absmax·x scale, are formed once; each chunk picks its two. */
 static inline void pair_int8(const slm_mat *W, const table8 *t, const void *xp, int r0, int r1, float *y0, float *y1) {
-    const int cols = W->cols, m = W->block / HALF;
+    const int cols = W->cols, m = W->block / HALF, halves = cols / HALF;
     const int8_t *xq = xq_of(xp, cols);
     const int32_t *xi = xi_of(xp, cols);
     const float *xs = xs_of(xp, cols);
@@ -220,20 +234,27 @@ static inline void pair_int8(const slm_mat *W, const table8 *t, const void *xp, 
     const size_t h0 = (size_t)r0 * (size_t)(cols / HALF), h1 = (size_t)r1 * (size_t)(cols / HALF);
     __m512 tot0 = _mm512_setzero_ps(), tot1 = tot0;
     for (int c = 0; c < cols; c += GROUP * CHUNK) {
-        const int g = (cols - c) / CHUNK < GROUP ? (cols - c) / CHUNK : GROUP;
-        const __mmask16 k = (__mmask16)((1u << (2 * g)) - 1);
+        const int left = halves - c / HALF, nh = left < 2 * GROUP ? left : 2 * GROUP, g = (nh + 1) / 2;
+        const __mmask16 k = (__mmask16)((1u << nh) - 1);
         const __m512 xsv = _mm512_maskz_loadu_ps(k, xs + c / HALF);
-        const __m512 s0 = _mm512_mul_ps(half_absmax(W->absmax, h0 + (size_t)(c / HALF), m, 2 * g, k), xsv);
-        const __m512 s1 = _mm512_mul_ps(half_absmax(W->absmax, h1 + (size_t)(c / HALF), m, 2 * g, k), xsv);
+        const __m512 s0 = _mm512_mul_ps(half_absmax(W->absmax, h0 + (size_t)(c / HALF), m, nh, k), xsv);
+        const __m512 s1 = _mm512_mul_ps(half_absmax(W->absmax, h1 + (size_t)(c / HALF), m, nh, k), xsv);
         __m512i pick = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-        for (int j = 0; j < g; j++, pick = _mm512_add_epi32(pick, _mm512_set1_epi32(2))) {
+        int j = 0;
+        for (; j < nh / 2; j++, pick = _mm512_add_epi32(pick, _mm512_set1_epi32(2))) {
             const int e = c + j * CHUNK;
-            const __m512i xv[2] = {_mm512_loadu_si512(xq + e), _mm512_loadu_si512(xq + e + 64)};
-            const __m512i init = _mm512_loadu_si512(xi + e / 8);
             _mm_prefetch((const char *)c0 + e / 2 + AHEAD, _MM_HINT_T2);
             _mm_prefetch((const char *)c1 + e / 2 + AHEAD, _MM_HINT_T2);
-            tot0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot128(c0 + e / 2, t->table, xv, init)), _mm512_permutexvar_ps(pick, s0), tot0);
-            tot1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot128(c1 + e / 2, t->table, xv, init)), _mm512_permutexvar_ps(pick, s1), tot1);
+            chunk_pair(_mm512_loadu_si512(c0 + e / 2), _mm512_loadu_si512(c1 + e / 2), t->table, xq + e, xi + e / 8,
+                       _mm512_permutexvar_ps(pick, s0), _mm512_permutexvar_ps(pick, s1), &tot0, &tot1);
+        }
+        if (j < g) {
+            /* a last chunk of 64 weights: only 32 code bytes lie in the row (a masked load in every step
+             * instead made the kernel 15% slower from cache) */
+            const int e = c + j * CHUNK;
+            chunk_pair(_mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(c0 + e / 2))),
+                       _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(c1 + e / 2))), t->table, xq + e,
+                       xi + e / 8, _mm512_permutexvar_ps(pick, s0), _mm512_permutexvar_ps(pick, s1), &tot0, &tot1);
         }
     }
     *y0 = _mm512_reduce_add_ps(tot0) * t->unit;
