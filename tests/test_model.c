@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../bench/bench.h"
 #include "../model/model.h"
 #include "../runtime/error.h"
 #include "../runtime/generate.h"
@@ -161,10 +162,9 @@ static void test_batch_equals_sequential(void) {
  * way. NF4's two roundings of x differ: 7.0e-3 relative L2 on the logits with this seed, checked against
  * 2e-2. */
 static void test_int8_batch_vs_sequential(void) {
+    /* the Llama-3.2-1B preset's settings at a tiny shape */
     slm_config c;
-    memset(&c, 0, sizeof c);
-    c.arch = SLM_ARCH_LLAMA;
-    snprintf(c.model_type, sizeof c.model_type, "llama");
+    slm_preset_config(slm_preset_find("llama-3.2-1b"), &c);
     c.vocab_size = 512;
     c.hidden_size = 128;
     c.intermediate_size = 256;
@@ -173,15 +173,6 @@ static void test_int8_batch_vs_sequential(void) {
     c.n_kv_heads = 2;
     c.head_dim = 32;
     c.max_position_embeddings = 64;
-    c.rms_norm_eps = 1e-5f;
-    c.tie_word_embeddings = 1;
-    c.rope_theta = 10000;
-    c.rope_type = SLM_ROPE_DEFAULT;
-    c.rope_factor = 1;
-    c.bos_id = -1;
-    c.gen_temperature = c.gen_top_p = c.gen_repetition_penalty = -1;
-    c.gen_top_k = -1;
-    snprintf(c.dtype, sizeof c.dtype, "float32");
     const slm_dtype types[] = {SLM_F32, SLM_Q8_0, SLM_NF4};
     const double tol[] = {1e-5, 1e-5, 2e-2};
     enum { N = 20 };
