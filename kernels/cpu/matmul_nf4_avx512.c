@@ -20,7 +20,7 @@
  * from the float product of the dequantized weights by that rounding: each code by at most half a step
  * of max|code|/127 and each activation by half a step of its 64 values' max|x|/127, 0.4% of the largest
  * either way, as in the Q8_0 and Q4_0 kernels (tests/test_quant.c bounds every row by the sum of those
- * terms). On random rows the error is about 4e-4 of Σ|w·x|. The int32 lanes cannot overflow (see dot128).
+ * terms). On random rows the error is about 4e-4 of Σ|w·x|. The int32 lanes cannot overflow (see dot).
  *
  * The float path (without VNNI, for blocks that are not a multiple of 64 and for cols % 64 != 0; alone it
  * is nf4/avx512bw): the code table scaled by the block's absmax sits in one register and vpermps looks up
