@@ -77,12 +77,7 @@ static void repack(char *pack, const slm_mat *W, int r0, int rows) {
     size_t bsize = nf4 ? SLM_QK : q4 ? sizeof(slm_block_q4_0) : sizeof(slm_block_q8_0);
     size_t stride = nf4 ? (size_t)W->cols : nb * bsize; /* bytes from one row to the next */
     uint8_t *bytes = (uint8_t *)pack + pack_bytes(W->cols), u[16];
-    float unit = 0;
-    if (nf4) {
-        int8_t t[16];
-        unit = slm_nf4_int8_table(t, W->code);
-        for (int i = 0; i < 16; i++) u[i] = (uint8_t)(128 + t[i]);
-    }
+    const float unit = nf4 ? slm_nf4_uint8_table(u, W->code) : 0.0f;
     const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                            _mm512_set1_epi32((int)stride));
     for (int g = 0; g < (rows + GROUP - 1) / GROUP; g++) {

@@ -206,11 +206,9 @@ typedef struct {
 } table8;
 
 static table8 make_table(const float *code) {
-    int8_t c[16];
-    const float unit = slm_nf4_int8_table(c, code);
-    uint8_t t[64];
-    for (int i = 0; i < 64; i++) t[i] = (uint8_t)(128 + c[i % 16]);
-    return (table8){_mm512_loadu_si512(t), unit};
+    uint8_t u[16];
+    const float unit = slm_nf4_uint8_table(u, code);
+    return (table8){_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)u)), unit};
 }
 
 /* One chunk of two rows, codes w0 and w1, added with their scales (absmax·x scale per half) to tot0, tot1. */

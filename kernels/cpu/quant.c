@@ -119,6 +119,13 @@ float slm_nf4_int8_table(int8_t t[16], const float *code) {
     return m / 127.0f;
 }
 
+float slm_nf4_uint8_table(uint8_t u[16], const float *code) {
+    int8_t t[16];
+    const float unit = slm_nf4_int8_table(t, code);
+    for (int i = 0; i < 16; i++) u[i] = (uint8_t)(128 + t[i]);
+    return unit;
+}
+
 void slm_dequantize_nf4(float *dst, const uint8_t *codes, const float *absmax, const float *code, int block,
                         size_t start, size_t count) {
     if (!code) code = slm_nf4_code;

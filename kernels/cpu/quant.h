@@ -39,6 +39,8 @@ void slm_dequantize_nf4(float *dst, const uint8_t *codes, const float *absmax, c
 /* The int8 decode kernels' table: t[i] = round(code[i]·127/max|code|); returns max|code|/127, the value
  * of one step (0 when every code is 0). code NULL means slm_nf4_code. */
 float slm_nf4_int8_table(int8_t t[16], const float *code);
+/* The same table offset by 128, as unsigned bytes for vpdpbusd (the VNNI kernels take 128·Σx back out). */
+float slm_nf4_uint8_table(uint8_t u[16], const float *code);
 /* bitsandbytes double quantization: absmax[b] = nested_map[q[b]] · nested_absmax[b / nested_block] + offset,
  * rounded to float after the product and after the sum, as bitsandbytes does. */
 void slm_nf4_decode_absmax(float *absmax, const uint8_t *q, int nblocks, const float *nested_absmax,
