@@ -542,9 +542,9 @@ static void int8_batch_free(int8_batch *b) {
 }
 
 /* NF4 prompt batches on the int8 kernel (AVX-512 VNNI; cols % 128 == 0, blocks a multiple of 64): every
- * (token, row) within the int8 bound of the float product, with x quantized per 32 values; blocks that
- * span rows, a custom code table, a partial group of 16 rows and a sub-range of rows; and slm_matmul
- * takes this path for such a matrix and a batch of 16 or more. */
+ * (token, row) within the int8 bound (x quantized per 32 values) of the float product and of the scalar
+ * reference kernel; blocks that span rows, a custom code table, a partial group of 16 rows and a
+ * sub-range of rows; and slm_matmul takes this path for such a matrix and a batch of 16 or more. */
 static void test_gemm_int8_nf4(void) {
     if (!slm_cpu()->avx512_vnni) {
         printf("     skipped: no AVX-512 VNNI\n");
@@ -562,7 +562,8 @@ static void test_gemm_int8_nf4(void) {
         CHECK(slm_gemm_int8_nf4_ok(&m.W), "%dx%d block %d should take the int8 kernel", rows, cols, shapes[si][2]);
         float *x = make_x(cols, n);
         int8_batch b = int8_batch_new(x, n, cols);
-        float *out = malloc(sizeof(float) * n * rows);
+        float *out = malloc(sizeof(float) * n * rows), *sc = malloc(sizeof(float) * n * rows);
+        for (int t = 0; t < n; t++) slm_mv_nf4_scalar.rows(sc + (size_t)t * rows, &m.W, x + (size_t)t * cols, NULL, 0, rows);
         for (int pass = 0; pass < 2; pass++) {
             /* pass 1: rows [1, rows - 1) only; the first and last stay as they were */
             int r0 = pass && rows > 2 ? 1 : 0, r1 = pass && rows > 2 ? rows - 1 : rows;
@@ -571,7 +572,7 @@ static void test_gemm_int8_nf4(void) {
                 int e = r + SLM_GEMM_INT8_ROWS < r1 ? r + SLM_GEMM_INT8_ROWS : r1;
                 slm_gemm_int8_avx512(out, (size_t)rows, &m.W, b.xp, b.pb, b.isum, n, r, e, b.pack);
             }
-            int bad = 0, untouched = 1;
+            int bad = 0, far = 0, untouched = 1;
             for (int t = 0; t < n; t++)
                 for (int r = 0; r < rows; r++) {
                     float y = out[(size_t)t * rows + r];
@@ -589,13 +590,18 @@ static void test_gemm_int8_nf4(void) {
                     tol += 1e-5 * (terms + tol) + 1e-30;
                     worst = fmax(worst, fabs(y - ref) / tol);
                     bad += !(fabs(y - ref) <= tol);
+                    /* the scalar reference kernel is the float product up to 2e-6 of Σ|w·x| */
+                    far += !(fabs(y - sc[(size_t)t * rows + r]) <= tol + 2e-6 * terms);
                 }
             CHECK(bad == 0, "nf4 %dx%d block %d rows [%d, %d): %d outputs beyond the int8 bound", rows, cols, shapes[si][2], r0,
                   r1, bad);
+            CHECK(far == 0, "nf4 %dx%d block %d rows [%d, %d): %d outputs beyond the int8 bound of nf4/scalar", rows, cols,
+                  shapes[si][2], r0, r1, far);
             CHECK(untouched, "nf4 %dx%d: rows outside [%d, %d) written", rows, cols, r0, r1);
         }
         int8_batch_free(&b);
         free(out);
+        free(sc);
         free(x);
         free_qmat(&m);
     }
