@@ -3,12 +3,12 @@
  * hope for with that many threads. The best of several passes is kept, as STREAM does. */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../kernels/cpu/cpu_features.h"
 #include "../runtime/error.h"
+#include "../runtime/hugemem.h"
 #include "../runtime/threadpool.h"
 #include "bench.h"
 #include "membw.h"
@@ -60,17 +60,16 @@ double slm_membw_read(int threads, size_t bytes, int passes) {
     if (passes < 1) passes = 1;
     bytes &= ~(size_t)4095;
     if (bytes < 4096 * (size_t)threads) bytes = 4096 * (size_t)threads;
-    char *buf = aligned_alloc(4096, bytes);
+    /* the 2 MiB pages the weights get (runtime/hugemem.h), so the probe is the bound they can reach */
+    char *buf = slm_huge_alloc(bytes);
     if (!buf) {
         slm_fail("--membw: cannot allocate %zu MiB for the read probe", bytes >> 20);
         return -1;
     }
-    /* the same 4 KiB pages the weights get, so the probe is the bound they can reach */
-    madvise(buf, bytes, MADV_NOHUGEPAGE);
     memset(buf, 1, bytes); /* fault every page in before timing */
     slm_pool *pool = slm_pool_create(threads);
     if (!pool) {
-        free(buf);
+        slm_huge_free(buf, bytes);
         slm_fail("--membw: cannot start %d threads", threads);
         return -1;
     }
@@ -85,6 +84,6 @@ double slm_membw_read(int threads, size_t bytes, int passes) {
         if (gbps > best) best = gbps;
     }
     slm_pool_destroy(pool);
-    free(buf);
+    slm_huge_free(buf, bytes);
     return best;
 }

@@ -266,6 +266,9 @@ static int map_file(slm_st_file *f, const char *path) {
             close(fd);
             return slm_fail("%s: cannot mmap: %s", path, strerror(errno));
         }
+        /* where the filesystem caches files in large folios, this lets the kernel map them on 2 MiB pages, as
+         * runtime/hugemem.c does for weights built in memory; elsewhere it changes nothing */
+        madvise(f->map, f->size, MADV_HUGEPAGE);
     }
     close(fd);
     return 0;

@@ -11,26 +11,36 @@
 
 #include "../kernels/cpu/quant.h"
 #include "../runtime/error.h"
+#include "../runtime/hugemem.h"
 
-void *slm_weights_own(slm_weights *w, void *p) {
+static void release(struct slm_owned o) {
+    if (o.huge_bytes) slm_huge_free(o.p, o.huge_bytes);
+    else free(o.p);
+}
+
+static void *own(slm_weights *w, void *p, size_t huge_bytes) {
     if (!p) return NULL;
+    struct slm_owned o = {p, huge_bytes};
     if (w->n_owned == w->cap_owned) {
         int cap = w->cap_owned ? 2 * w->cap_owned : 64;
-        void **g = realloc(w->owned, (size_t)cap * sizeof *g);
+        struct slm_owned *g = realloc(w->owned, (size_t)cap * sizeof *g);
         if (!g) {
-            free(p);
+            release(o);
             return NULL;
         }
         w->owned = g;
         w->cap_owned = cap;
     }
-    w->owned[w->n_owned++] = p;
+    w->owned[w->n_owned++] = o;
     return p;
 }
 
+void *slm_weights_own(slm_weights *w, void *p) { return own(w, p, 0); }
+
 void *slm_weights_alloc(slm_weights *w, size_t bytes) {
+    if (bytes >= SLM_HUGE_MIN) return own(w, slm_huge_alloc(bytes), bytes);
     size_t rounded = (bytes + 63) / 64 * 64;
-    return slm_weights_own(w, aligned_alloc(64, rounded ? rounded : 64));
+    return own(w, aligned_alloc(64, rounded ? rounded : 64), 0);
 }
 
 static int float_type(const char *dtype, slm_dtype *t) {
@@ -314,7 +324,7 @@ void slm_weights_each_mat(slm_weights *w, void (*fn)(slm_mat *m, const char *wha
 }
 
 void slm_weights_free(slm_weights *w) {
-    for (int i = 0; i < w->n_owned; i++) free(w->owned[i]);
+    for (int i = 0; i < w->n_owned; i++) release(w->owned[i]);
     free(w->owned);
     free(w->layers);
     memset(w, 0, sizeof *w);

@@ -20,7 +20,12 @@ typedef struct {
     float *final_norm;
     slm_layer_weights *layers;
     int n_layers;
-    void **owned; /* buffers this struct allocated (converted norms, realigned or quantized data) */
+    /* buffers this struct allocated (converted norms, realigned or quantized data); huge_bytes is 0 for malloc'd
+     * ones, else the length given to slm_huge_alloc */
+    struct slm_owned {
+        void *p;
+        size_t huge_bytes;
+    } *owned;
     int n_owned, cap_owned;
 } slm_weights;
 
@@ -33,7 +38,8 @@ int slm_weights_random(slm_weights *w, const slm_config *c, slm_dtype type, uint
 /* Takes ownership of a malloc'd buffer (freed with the weights); returns p, or NULL if p is NULL. */
 void *slm_weights_own(slm_weights *w, void *p);
 /* An owned buffer of `bytes` starting on a 64-byte boundary, for matrices built or copied in memory: the NF4
- * kernel loads 64 code bytes at a time, and loads that straddle two cache lines cost it ~11%. */
+ * kernel loads 64 code bytes at a time, and loads that straddle two cache lines cost it ~11%. Buffers of 2 MiB
+ * and more sit on 2 MiB pages (runtime/hugemem.h). */
 void *slm_weights_alloc(slm_weights *w, size_t bytes);
 /* Calls fn on every weight matrix (the LM head only when it is not the embedding). */
 void slm_weights_each_mat(slm_weights *w, void (*fn)(slm_mat *m, const char *what, void *user), void *user);
