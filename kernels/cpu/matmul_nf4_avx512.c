@@ -14,8 +14,9 @@
  * Why: per 128 weights this is one shift, two ands, two vpshufb and two vpdpbusd, where int16 codes and
  * activations took four vpermw and four vpdpwssd (which share a pipe on Zen 4) and were compute-bound
  * at about 25 GB/s of codes from cache. This path reads about 38 GB/s from cache, and whole-model
- * decode on one thread is about a tenth faster (bench/RESULTS.md). Each row's codes are also prefetched
- * AHEAD bytes ahead into L2: without, it is a quarter slower from DRAM on rows of 4 KiB.
+ * decode on one thread is about a tenth faster (bench/RESULTS.md). Rows of at least LONG weights also
+ * prefetch their codes AHEAD bytes ahead into L2: without, it is a quarter slower from DRAM on rows of
+ * 4 KiB; on rows of 288 bytes (SmolLM2-135M) the prefetch made it a quarter slower instead.
  * Precision: the result is the exact integer product of the rounded codes and activations, so it differs
  * from the float product of the dequantized weights by that rounding: each code by at most half a step
  * of max|code|/127 and each activation by half a step of its 64 values' max|x|/127, 0.4% of the largest
@@ -40,8 +41,9 @@
 #include "quant.h"
 
 /* CHUNK weights (64 code bytes) per step of the int8 path, HALF per activation scale, GROUP chunks per
- * load of scales; AHEAD bytes of each row's codes prefetched into L2 ahead of the loads. */
-enum { CHUNK = 128, HALF = 64, GROUP = 8, QMAX = 127, AHEAD = 4096 };
+ * load of scales; AHEAD bytes of each row's codes prefetched into L2 ahead of the loads, in rows of at
+ * least LONG weights. */
+enum { CHUNK = 128, HALF = 64, GROUP = 8, QMAX = 127, AHEAD = 4096, LONG = 4096 };
 
 /* ---- the prepared activation ----
  * First the float row split for the float path: per 32 values the 16 even ones, then the 16 odd ones.
@@ -230,6 +232,7 @@ static inline void pair_int8(const slm_mat *W, const table8 *t, const void *xp, 
     const uint8_t *c0 = (const uint8_t *)W->data + (size_t)r0 * (size_t)(cols / 2);
     const uint8_t *c1 = (const uint8_t *)W->data + (size_t)r1 * (size_t)(cols / 2);
     const size_t h0 = (size_t)r0 * (size_t)(cols / HALF), h1 = (size_t)r1 * (size_t)(cols / HALF);
+    const int ahead = cols >= LONG;
     __m512 tot0 = _mm512_setzero_ps(), tot1 = tot0;
     for (int c = 0; c < cols; c += GROUP * CHUNK) {
         const int left = halves - c / HALF, nh = left < 2 * GROUP ? left : 2 * GROUP, g = (nh + 1) / 2;
@@ -241,8 +244,10 @@ static inline void pair_int8(const slm_mat *W, const table8 *t, const void *xp, 
         int j = 0;
         for (; j < nh / 2; j++, pick = _mm512_add_epi32(pick, _mm512_set1_epi32(2))) {
             const int e = c + j * CHUNK;
-            _mm_prefetch((const char *)c0 + e / 2 + AHEAD, _MM_HINT_T2);
-            _mm_prefetch((const char *)c1 + e / 2 + AHEAD, _MM_HINT_T2);
+            if (ahead) {
+                _mm_prefetch((const char *)c0 + e / 2 + AHEAD, _MM_HINT_T2);
+                _mm_prefetch((const char *)c1 + e / 2 + AHEAD, _MM_HINT_T2);
+            }
             chunk_pair(_mm512_loadu_si512(c0 + e / 2), _mm512_loadu_si512(c1 + e / 2), t->table, xq + e, xi + e / 8,
                        _mm512_permutexvar_ps(pick, s0), _mm512_permutexvar_ps(pick, s1), &tot0, &tot1);
         }
