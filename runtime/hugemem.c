@@ -1,5 +1,5 @@
 /* Decode streams every weight once per token. On 4 KiB pages that is a TLB miss every 4 KiB, and the hardware
- * prefetchers stop at each page boundary; on 2 MiB pages one core reads DRAM 10-20% faster (bench/RESULTS.md).
+ * prefetchers stop at each page boundary; on 2 MiB pages one core read DRAM 9-24% faster here (bench/RESULTS.md, "2 MiB pages").
  * Linux gives transparent huge pages to anonymous memory that is 2 MiB aligned and marked MADV_HUGEPAGE; where
  * it cannot (THP off, memory fragmented) the buffer silently stays on 4 KiB pages and works the same. */
 #include "hugemem.h"

@@ -73,7 +73,7 @@ static int is_float(slm_dtype t) { return t == SLM_F32 || t == SLM_F16 || t == S
 
 /* Q8_0, Q4_0 and NF4 batches of at least INT8_MIN_BATCH tokens go through the repacked int8 kernel when
  * the CPU has AVX-512 VNNI; shorter ones run the matvec kernel per token (bit for bit a lone decode step).
- * For NF4 it replaced sgemm on dequantized tiles: pp512 of Llama-3.2-1B went from 42.9 to 132 tok/s on
+ * For NF4 it replaced sgemm on dequantized tiles: pp512 of Llama-3.2-1B went from 42.9 to about 130 tok/s on
  * one Zen 4 core. */
 enum { INT8_MIN_BATCH = 16 };
 static int use_int8(const slm_mat *W, int n) {
