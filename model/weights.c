@@ -37,10 +37,34 @@ static void *own(slm_weights *w, void *p, size_t huge_bytes) {
 
 void *slm_weights_own(slm_weights *w, void *p) { return own(w, p, 0); }
 
+/* Matrices are packed into slabs rather than given a mapping each. A mapping of its own would leave a matrix's
+ * last partial 2 MiB on 4 KiB pages, and every matrix under 2 MiB (Llama-3.2-1B's k and v, all of
+ * SmolLM2's) wholly on them: decode read those at 20 GB/s instead of 26-28. Packed in the order the forward
+ * pass reads them, one matrix's stream also runs on into the next. A slab's pages are committed as they are
+ * written, so its unused end costs address space and not memory, except for the 2 MiB page it ends in:
+ * slabs are large so that few are left part-full. */
+enum { SLAB_BYTES = 1 << 30 };
+
+static size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
 void *slm_weights_alloc(slm_weights *w, size_t bytes) {
-    if (bytes >= SLM_HUGE_MIN) return own(w, slm_huge_alloc(bytes), bytes);
-    size_t rounded = (bytes + 63) / 64 * 64;
-    return own(w, aligned_alloc(64, rounded ? rounded : 64), 0);
+    size_t need = round_up(bytes ? bytes : 1, 64);
+    if (w->slab && w->slab_size - w->slab_used >= need) {
+        void *p = w->slab + w->slab_used;
+        w->slab_used += need;
+        return p;
+    }
+    /* one that would not leave room for much else gets a region of its own, and the current slab stays open */
+    if (need > SLAB_BYTES / 2) {
+        size_t len = round_up(need, SLM_HUGE_MIN);
+        return own(w, slm_huge_alloc(len), len);
+    }
+    char *slab = own(w, slm_huge_alloc(SLAB_BYTES), SLAB_BYTES);
+    if (!slab) return NULL;
+    w->slab = slab;
+    w->slab_size = SLAB_BYTES;
+    w->slab_used = need;
+    return slab;
 }
 
 static int float_type(const char *dtype, slm_dtype *t) {

@@ -27,6 +27,8 @@ typedef struct {
         size_t huge_bytes;
     } *owned;
     int n_owned, cap_owned;
+    char *slab; /* where slm_weights_alloc packs the next buffer */
+    size_t slab_used, slab_size;
 } slm_weights;
 
 /* Finds, checks (dtype, shape) and maps every tensor the config calls for.
@@ -38,8 +40,8 @@ int slm_weights_random(slm_weights *w, const slm_config *c, slm_dtype type, uint
 /* Takes ownership of a malloc'd buffer (freed with the weights); returns p, or NULL if p is NULL. */
 void *slm_weights_own(slm_weights *w, void *p);
 /* An owned buffer of `bytes` starting on a 64-byte boundary, for matrices built or copied in memory: the NF4
- * kernel loads 64 code bytes at a time, and loads that straddle two cache lines cost it ~11%. Buffers of 2 MiB
- * and more sit on 2 MiB pages (runtime/hugemem.h). */
+ * kernel loads 64 code bytes at a time, and loads that straddle two cache lines cost it ~11%. Buffers are
+ * packed end to end, in the order they are asked for, into large regions on 2 MiB pages (runtime/hugemem.h). */
 void *slm_weights_alloc(slm_weights *w, size_t bytes);
 /* Calls fn on every weight matrix (the LM head only when it is not the embedding). */
 void slm_weights_each_mat(slm_weights *w, void (*fn)(slm_mat *m, const char *what, void *user), void *user);

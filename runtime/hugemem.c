@@ -12,7 +12,8 @@ static size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 void *slm_huge_alloc(size_t bytes) {
     size_t len = round_up(bytes ? bytes : 1, 4096);
     size_t span = len + SLM_HUGE_MIN;
-    char *base = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    /* weight slabs are mostly address space that is never written: do not count it against the commit limit */
+    char *base = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED) return NULL;
     /* keep only [start, start + len): the head and tail pieces go back, so RSS is the buffer and no more */
     char *start = (char *)round_up((uintptr_t)base, SLM_HUGE_MIN);
