@@ -2,6 +2,8 @@
 
 #include <math.h>
 
+#include "cpu_features.h"
+
 void slm_rmsnorm(float *out, const float *x, const float *w, int n, int dim, float eps) {
     for (int t = 0; t < n; t++) {
         const float *xt = x + (long)t * dim;
@@ -13,11 +15,16 @@ void slm_rmsnorm(float *out, const float *x, const float *w, int n, int dim, flo
     }
 }
 
-void slm_swiglu(float *out, const float *gate, const float *up, int n) {
+void slm_swiglu_scalar(float *out, const float *gate, const float *up, int n) {
     for (int i = 0; i < n; i++) {
         float g = gate[i];
         out[i] = g / (1.0f + expf(-g)) * up[i];
     }
+}
+
+void slm_swiglu(float *out, const float *gate, const float *up, int n) {
+    if (slm_isa_best() >= SLM_ISA_AVX512 && slm_cpu()->avx512) slm_swiglu_avx512(out, gate, up, n);
+    else slm_swiglu_scalar(out, gate, up, n);
 }
 
 void slm_add(float *y, const float *x, int n) {
