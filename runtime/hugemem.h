@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-/* Buffers at least this large take the 2 MiB path; smaller ones would waste most of a page. */
+/* The page size these buffers are aligned to. */
 #define SLM_HUGE_MIN ((size_t)2 << 20)
 
 /* A zero-filled buffer of `bytes` starting on a 2 MiB boundary, or NULL. Release it with slm_huge_free. */
