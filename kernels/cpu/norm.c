@@ -22,9 +22,13 @@ void slm_swiglu_scalar(float *out, const float *gate, const float *up, int n) {
     }
 }
 
+typedef void (*swiglu_fn)(float *out, const float *gate, const float *up, int n);
+
+/* chosen once: slm_isa_best() reads the environment, and this runs once per layer per token */
 void slm_swiglu(float *out, const float *gate, const float *up, int n) {
-    if (slm_isa_best() >= SLM_ISA_AVX512 && slm_cpu()->avx512) slm_swiglu_avx512(out, gate, up, n);
-    else slm_swiglu_scalar(out, gate, up, n);
+    static swiglu_fn best;
+    if (!best) best = slm_isa_best() >= SLM_ISA_AVX512 && slm_cpu()->avx512 ? slm_swiglu_avx512 : slm_swiglu_scalar;
+    best(out, gate, up, n);
 }
 
 void slm_add(float *y, const float *x, int n) {
