@@ -412,6 +412,14 @@ static void test_swiglu_add(void) {
         CHECK(bad == 0, "swiglu %s: %d of %d values off", v[k].name, bad, n);
     }
     if (slm_cpu()->avx512) {
+        /* against the scalar reference kernel, element by element */
+        float *ref = malloc(n * sizeof(float));
+        slm_swiglu_scalar(ref, g, u, n);
+        slm_swiglu_avx512(o, g, u, n);
+        int off = 0;
+        for (int i = 0; i < n; i++) off += !(fabsf(o[i] - ref[i]) <= 1e-6f * fabsf(ref[i]) + 1e-30f);
+        CHECK(off == 0, "swiglu avx512: %d of %d values beyond 1e-6 relative of swiglu scalar", off, n);
+        free(ref);
         /* a thread's share of the row may start anywhere: each value must come out the same */
         float *o2 = malloc(n * sizeof(float));
         slm_swiglu_avx512(o, g, u, n);
