@@ -16,7 +16,7 @@ LDFLAGS := $(EXTRA_LDFLAGS)
 
 # SIMD variants are compiled per file; the CPU is checked at run time before any of them is called.
 AVX2_FLAGS   := -mavx2 -mfma -mf16c
-AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16 -mfma -mf16c
+AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16 -mgfni -mfma -mf16c
 
 LIB_SRC := $(wildcard kernels/cpu/*.c runtime/*.c model/*.c tokenizer/*.c router/*.c bench/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)

@@ -106,6 +106,7 @@ static int finish_load(slm_model *m, const slm_load_opts *opts) {
     if (!m->be) m->be = slm_backend_cpu(opts->threads);
     if (!m->be) return -1;
     m->be->kv_f16 = opts->kv_f16;
+    if (!strcmp(m->be->name, "cpu") && !opts->keep_layout && slm_weights_for_cpu(&m->host, &m->st)) return -1;
     if (upload_weights(m)) return -1;
     const slm_config *c = &m->cfg;
     slm_weights_each_mat(&m->host, count_mat, m);

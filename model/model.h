@@ -23,6 +23,7 @@ typedef struct {
     const char *device;   /* "cpu" (default) or "cuda" */
     int threads;          /* CPU worker threads; <= 0: the number of physical cores */
     int kv_f16;           /* keep the KV cache in f16 instead of f32 (half the memory and reads) */
+    int keep_layout;      /* leave the matrices in their stored layout, for writing them out again (slm quantize) */
 } slm_load_opts;
 
 /* Returns 0, or -1 with slm_error() set. opts may be NULL. */

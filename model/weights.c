@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "../kernels/cpu/matmul.h"
 #include "../kernels/cpu/quant.h"
 #include "../runtime/error.h"
 #include "../runtime/hugemem.h"
@@ -98,14 +99,26 @@ static int check_shape(const slm_st_tensor *t, int ndim, int64_t d0, int64_t d1)
 
 /* The pages of a mapped file that lie wholly inside tensor t are given back: t was copied and is not read
  * again, so its bytes do not count twice in resident memory. Tensors parsed from memory are left alone. */
-static void release_pages(const slm_st *st, const slm_st_tensor *t) {
-    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), at = (uintptr_t)t->data;
+static void release_range(const slm_st *st, const void *data, size_t nbytes) {
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), at = (uintptr_t)data;
     for (int i = 0; i < st->n_files; i++) {
         const uintptr_t map = (uintptr_t)st->files[i].map;
-        if (!map || at < map || at + t->nbytes > map + st->files[i].size) continue;
-        uintptr_t first = (at + page - 1) / page * page, end = (at + t->nbytes) / page * page;
+        if (!map || at < map || at + nbytes > map + st->files[i].size) continue;
+        uintptr_t first = (at + page - 1) / page * page, end = (at + nbytes) / page * page;
         if (end > first) madvise((void *)first, end - first, MADV_DONTNEED);
     }
+}
+
+static void release_pages(const slm_st *st, const slm_st_tensor *t) { release_range(st, t->data, t->nbytes); }
+
+/* Whether data lies in one of st's mapped files (read-only), rather than in memory the weights own. */
+static int in_mapped_file(const slm_st *st, const void *data) {
+    const uintptr_t at = (uintptr_t)data;
+    for (int i = 0; i < st->n_files; i++) {
+        const uintptr_t map = (uintptr_t)st->files[i].map;
+        if (map && at >= map && at < map + st->files[i].size) return 1;
+    }
+    return 0;
 }
 
 /* Data used in place when aligned to `align` (at most 64) bytes, else copied once onto a 64-byte boundary,
@@ -345,6 +358,41 @@ void slm_weights_each_mat(slm_weights *w, void (*fn)(slm_mat *m, const char *wha
         fn(&L->w_up, "up_proj", user);
         fn(&L->w_down, "down_proj", user);
     }
+}
+
+/* One Q4_0 matrix to Q4_0X8: in place when the weights own its bytes, else copied once, the file's pages
+ * it leaves given back as for realigned tensors. Matrices of fewer than 8 blocks a row stay Q4_0. */
+static int regroup(slm_weights *w, const slm_st *st, slm_mat *m, const char *what) {
+    int nb = m->cols / SLM_QK;
+    if (m->type != SLM_Q4_0 || nb < SLM_X8_BLOCKS) return 0;
+    size_t bytes = slm_dtype_bytes(m->type, (size_t)m->rows, (size_t)m->cols), stride = (size_t)nb * sizeof(slm_block_q4_0);
+    const int copy = in_mapped_file(st, m->data);
+    char *dst = copy ? slm_weights_alloc(w, bytes) : (char *)m->data;
+    if (!dst) return slm_fail("%s: out of memory for %zu MiB of regrouped q4_0 weights", what, bytes >> 20);
+    for (int r = 0; r < m->rows; r++)
+        slm_q4_0x8_from_q4_0(dst + (size_t)r * stride, (const slm_block_q4_0 *)((const char *)m->data + (size_t)r * stride), nb);
+    if (copy) release_range(st, m->data, bytes);
+    m->data = dst;
+    m->type = SLM_Q4_0X8;
+    return 0;
+}
+
+int slm_weights_for_cpu(slm_weights *w, const slm_st *st) {
+    if (!slm_q4_0x8_wanted()) return 0;
+    const void *embed = w->embed.data;
+    if (regroup(w, st, &w->embed, "model.embed_tokens.weight")) return -1;
+    if (w->lm_head.data == embed) w->lm_head = w->embed; /* tied: the same matrix */
+    else if (regroup(w, st, &w->lm_head, "lm_head.weight")) return -1;
+    for (int l = 0; l < w->n_layers; l++) {
+        slm_layer_weights *L = &w->layers[l];
+        slm_mat *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++) {
+            char what[64];
+            snprintf(what, sizeof what, "layer %d matrix %zu", l, i);
+            if (regroup(w, st, mats[i], what)) return -1;
+        }
+    }
+    return 0;
 }
 
 void slm_weights_free(slm_weights *w) {

@@ -13,6 +13,9 @@ typedef enum {
     SLM_Q8_0, /* blocks of 32: fp16 scale + 32 int8 (llama.cpp block_q8_0) */
     SLM_Q4_0, /* blocks of 32: fp16 scale + 16 bytes of nibbles, offset 8 (llama.cpp block_q4_0) */
     SLM_NF4,  /* bitsandbytes NormalFloat4: codes 2 per byte (first element in the high nibble), fp32 absmax per block */
+    /* Q4_0 with each run of 8 blocks regrouped for the AVX-512 kernel (kernels/cpu/quant.h); never stored in
+     * files: the CPU backend makes it from Q4_0 when it loads a model */
+    SLM_Q4_0X8,
     SLM_NTYPES
 } slm_dtype;
 

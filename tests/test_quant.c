@@ -240,6 +240,11 @@ static qmat make_qmat(slm_dtype t, int rows, int cols, int block, const float *c
         slm_dequantize_q8_0(m.deq, m.data, n);
     else
         slm_dequantize_q4_0(m.deq, m.data, n);
+    if (t == SLM_Q4_0X8) /* the same blocks, regrouped in place row by row */
+        for (int r = 0; r < rows; r++) {
+            slm_block_q4_0 *row = (slm_block_q4_0 *)m.data + (size_t)r * (cols / SLM_QK);
+            slm_q4_0x8_from_q4_0(row, row, cols / SLM_QK);
+        }
     free(w);
     return m;
 }
@@ -292,6 +297,8 @@ static const slm_matvec_kernel *all_variants_of(slm_dtype t, const slm_matvec_ke
     v[n] = NULL;
     if (slm_cpu()->avx512 && t == SLM_Q8_0) v[n++] = &slm_mv_q8_0_avx512bw;
     if (slm_cpu()->avx512 && t == SLM_Q4_0) v[n++] = &slm_mv_q4_0_avx512bw;
+    if (slm_cpu()->avx512 && t == SLM_Q4_0X8) v[n++] = &slm_mv_q4_0x8_avx512bw;
+    if (slm_cpu()->avx512_vnni && t == SLM_Q4_0X8) v[n++] = &slm_mv_q4_0x8_avx512vnni;
     v[n] = NULL;
     return v[0];
 }
@@ -339,10 +346,10 @@ static double compare_variants(const qmat *m, const float *x, int r0, int r1) {
 
 static void test_variants_q8_0_q4_0(void) {
     static const int rows[] = {1, 3, 4, 5, 7, 17};
-    static const int ks[] = {1, 2, 3, 5, 8, 18, 23, 33};
-    const slm_dtype types[2] = {SLM_Q8_0, SLM_Q4_0};
+    static const int ks[] = {1, 2, 3, 5, 8, 16, 18, 23, 33};
+    const slm_dtype types[3] = {SLM_Q8_0, SLM_Q4_0, SLM_Q4_0X8};
     double worst = 0;
-    for (int t = 0; t < 2; t++)
+    for (int t = 0; t < 3; t++)
         for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
             for (size_t j = 0; j < sizeof ks / sizeof ks[0]; j++) {
                 qmat m = make_qmat(types[t], rows[i], 32 * ks[j], 0, NULL);
@@ -356,6 +363,12 @@ static void test_variants_q8_0_q4_0(void) {
     /* Q4_0 rows longer than the 16384 columns q4_0/avx512 takes in one pass, 515 blocks (nb % 8 == 3) */
     qmat m = make_qmat(SLM_Q4_0, 9, 32 * 515, 0, NULL);
     float *x = make_x(m.W.cols, 1);
+    worst = fmax(worst, fmax(compare_variants(&m, x, 0, 9), compare_variants(&m, x, 1, 8)));
+    free(x);
+    free_qmat(&m);
+    /* Q4_0X8: 65 runs (the AVX-512 kernel takes 64 per pass) and 3 blocks after them */
+    m = make_qmat(SLM_Q4_0X8, 9, 32 * 523, 0, NULL);
+    x = make_x(m.W.cols, 1);
     worst = fmax(worst, fmax(compare_variants(&m, x, 0, 9), compare_variants(&m, x, 1, 8)));
     free(x);
     free_qmat(&m);
@@ -629,10 +642,10 @@ static void test_gemm_int8_nf4(void) {
  * block's activation is off by at most half its scale d_a per element, so
  * |y_int - y_float| <= Σ_blocks d_a/2 · Σ|w| (plus float rounding). */
 static void test_integer_vs_float(void) {
-    const slm_dtype types[2] = {SLM_Q8_0, SLM_Q4_0};
+    const slm_dtype types[3] = {SLM_Q8_0, SLM_Q4_0, SLM_Q4_0X8};
     double rel_sum = 0;
     int rel_n = 0;
-    for (int t = 0; t < 2; t++) {
+    for (int t = 0; t < 3; t++) {
         qmat m = make_qmat(types[t], 33, 32 * 40, 0, NULL);
         int rows = m.W.rows, cols = m.W.cols;
         float *x = make_x(cols, 1);
@@ -703,7 +716,8 @@ static void test_act_quantize(void) {
 
 static void test_mat_row(void) {
     static const int shapes[][4] = {
-        {SLM_Q8_0, 5, 96, 0}, {SLM_Q4_0, 5, 96, 0}, {SLM_NF4, 5, 128, 64}, {SLM_NF4, 7, 33, 64}, {SLM_NF4, 4, 100, 32},
+        {SLM_Q8_0, 5, 96, 0}, {SLM_Q4_0, 5, 96, 0}, {SLM_Q4_0X8, 5, 320, 0}, {SLM_NF4, 5, 128, 64}, {SLM_NF4, 7, 33, 64},
+        {SLM_NF4, 4, 100, 32},
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         qmat m = make_qmat((slm_dtype)shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], NULL);
@@ -720,9 +734,72 @@ static void test_mat_row(void) {
     }
 }
 
+/* Q4_0X8 holds the Q4_0 blocks it came from: regrouped rows dequantize to the same floats bit for bit,
+ * its scalar kernel gives the Q4_0 scalar kernel's rows bit for bit, regrouping in place writes what
+ * regrouping into another buffer writes, and the int8 prompt kernel gives the same outputs in either
+ * layout (its integer block products are exact). Rows of 1 to 27 blocks: no run, one, runs and a rest. */
+static void test_q4_0x8_layout(void) {
+    static const int ks[] = {1, 7, 8, 9, 16, 18, 27};
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+        int rows = 19, cols = 32 * ks[i], nb = ks[i];
+        qmat q = make_qmat(SLM_Q4_0, rows, cols, 0, NULL);
+        size_t bytes = slm_dtype_bytes(SLM_Q4_0, (size_t)rows, (size_t)cols);
+        CHECK(slm_dtype_bytes(SLM_Q4_0X8, (size_t)rows, (size_t)cols) == bytes, "q4_0x8 %d columns: bytes differ", cols);
+        uint8_t *copy = malloc(bytes), *in_place = malloc(bytes);
+        memcpy(in_place, q.data, bytes);
+        for (int r = 0; r < rows; r++) {
+            size_t at = (size_t)r * nb * sizeof(slm_block_q4_0);
+            slm_q4_0x8_from_q4_0(copy + at, (const slm_block_q4_0 *)((const uint8_t *)q.data + at), nb);
+            slm_q4_0x8_from_q4_0(in_place + at, (const slm_block_q4_0 *)(in_place + at), nb);
+        }
+        CHECK(memcmp(copy, in_place, bytes) == 0, "q4_0x8 %d columns: in place and copied differ", cols);
+        qmat g = {.W = q.W};
+        g.W.type = SLM_Q4_0X8;
+        g.W.data = in_place;
+        CHECK(nb >= 8 || memcmp(copy, q.data, bytes) == 0, "q4_0x8 %d columns: rows of fewer than 8 blocks changed", cols);
+        float *a = malloc((size_t)cols * sizeof(float)), *b = malloc((size_t)cols * sizeof(float));
+        int bad = 0;
+        for (int r = 0; r < rows; r++) {
+            slm_dequantize_q4_0(a, (const slm_block_q4_0 *)q.data + (size_t)r * nb, (size_t)cols);
+            slm_dequantize_q4_0x8(b, (const slm_block_q4_0 *)g.W.data + (size_t)r * nb, (size_t)cols);
+            for (int c = 0; c < cols; c++) bad += !same_bits(a[c], b[c]);
+        }
+        CHECK(bad == 0, "q4_0x8 %d columns: %d dequantized values differ from q4_0's", cols, bad);
+        float *x = make_x(cols, 1), *yq = malloc((size_t)rows * sizeof(float)), *yg = malloc((size_t)rows * sizeof(float));
+        void *xp = prep_buf(&slm_mv_q4_0_scalar, x, cols);
+        slm_mv_q4_0_scalar.rows(yq, &q.W, x, xp, 0, rows);
+        slm_mv_q4_0x8_scalar.rows(yg, &g.W, x, xp, 0, rows);
+        bad = 0;
+        for (int r = 0; r < rows; r++) bad += !same_bits(yq[r], yg[r]);
+        CHECK(bad == 0, "q4_0x8/scalar %d columns: %d rows differ from q4_0/scalar", cols, bad);
+        if (slm_cpu()->avx512_vnni) {
+            int n = 5;
+            float *xs = make_x(cols, n), *oq = malloc(sizeof(float) * n * rows), *og = malloc(sizeof(float) * n * rows);
+            int8_batch bt = int8_batch_new(xs, n, cols);
+            slm_gemm_int8_avx512(oq, (size_t)rows, &q.W, bt.xp, bt.pb, bt.isum, n, 0, rows, bt.pack);
+            slm_gemm_int8_avx512(og, (size_t)rows, &g.W, bt.xp, bt.pb, bt.isum, n, 0, rows, bt.pack);
+            CHECK(memcmp(oq, og, sizeof(float) * n * rows) == 0, "int8 prompt kernel, %d columns: q4_0x8 differs from q4_0", cols);
+            int8_batch_free(&bt);
+            free(xs);
+            free(oq);
+            free(og);
+        }
+        free(xp);
+        free(x);
+        free(yq);
+        free(yg);
+        free(a);
+        free(b);
+        free(copy);
+        free(in_place);
+        free_qmat(&q);
+    }
+}
+
 /* slm_matmul over a batch (and over threads) gives each token what a lone matvec gives it. */
 static void test_matmul_batch(void) {
-    static const int shapes[][4] = {{SLM_Q8_0, 37, 160, 0}, {SLM_Q4_0, 37, 160, 0}, {SLM_NF4, 37, 128, 64}, {SLM_NF4, 21, 50, 64}};
+    static const int shapes[][4] = {{SLM_Q8_0, 37, 160, 0}, {SLM_Q4_0, 37, 160, 0}, {SLM_Q4_0X8, 37, 288, 0},
+                                    {SLM_NF4, 37, 128, 64}, {SLM_NF4, 21, 50, 64}};
     slm_pool *pool = slm_pool_create(2);
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         qmat m = make_qmat((slm_dtype)shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], NULL);
@@ -775,6 +852,8 @@ static void test_check(void) {
     CHECK(strstr(slm_error(), "up_proj") && strstr(slm_error(), "48"), "message names tensor and columns: %s", slm_error());
     w.type = SLM_Q4_0;
     CHECK(slm_quant_check(&w, "w") == -1, "q4_0 with 48 columns rejected");
+    w.type = SLM_Q4_0X8;
+    CHECK(slm_quant_check(&w, "w") == -1, "q4_0x8 with 48 columns rejected");
     slm_mat n = {SLM_NF4, 3, 21, data, absmax, NULL, 64};
     CHECK(slm_quant_check(&n, "w") == 0, "nf4 with a short last block accepted: %s", slm_error());
     n.block = 0;
@@ -790,6 +869,7 @@ int main(void) {
     RUN(test_fixtures);
     RUN(test_act_quantize);
     RUN(test_mat_row);
+    RUN(test_q4_0x8_layout);
     RUN(test_variants_q8_0_q4_0);
     RUN(test_variants_nf4);
     RUN(test_gemm_int8_nf4);

@@ -38,6 +38,7 @@ int cmd_quantize(int argc, char **argv) {
     char rs[PATH_MAX], ro[PATH_MAX];
     if (realpath(dir, rs) && realpath(out, ro) && !strcmp(rs, ro)) die("quantize: -o must differ from the source folder");
     lo.quantize = 1;
+    lo.keep_layout = 1;
     clock_t t0 = clock();
     slm_model *m;
     if (slm_model_load(&m, dir, &lo)) die("%s", slm_error());

@@ -16,6 +16,7 @@ const slm_cpu_features *slm_cpu(void) {
                           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
         features.avx512_vnni = features.avx512 && __builtin_cpu_supports("avx512vnni");
         features.avx512_bf16 = features.avx512 && __builtin_cpu_supports("avx512bf16");
+        features.gfni = features.avx512 && __builtin_cpu_supports("gfni");
         detected = 1;
     }
     return &features;

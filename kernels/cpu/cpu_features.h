@@ -9,6 +9,7 @@ typedef struct {
     int avx512;      /* AVX-512 F/BW/VL/DQ */
     int avx512_vnni; /* AVX-512 VNNI (int8 dot products) */
     int avx512_bf16;
+    int gfni;        /* with AVX-512: Galois-field byte ops (vgf2p8affineqb) */
 } slm_cpu_features;
 
 const slm_cpu_features *slm_cpu(void);

@@ -42,7 +42,7 @@ void slm_float_rows_avx512(float *dst, const slm_mat *W, int r0, int r1);
 void slm_nf4_rows_avx512(float *dst, const slm_mat *W, int r0, int r1);
 void slm_float_rows(float *dst, const slm_mat *W, int r0, int r1);
 
-/* Prompt batches of Q8_0, Q4_0 and NF4 weights (matmul_int8_avx512.c; AVX-512 VNNI): out[t * ostride + r]
+/* Prompt batches of Q8_0, Q4_0 (and Q4_0X8) and NF4 weights (matmul_int8_avx512.c; AVX-512 VNNI): out[t * ostride + r]
  * for tokens t < n and rows [r0, r1), at most SLM_GEMM_INT8_ROWS of them, from n activation rows prepared
  * by slm_act_q8_quantize (pb bytes apart) and their int8 block sums (isum: n rows of cols/32, from
  * slm_gemm_int8_sums). pack: 64-byte aligned scratch of slm_gemm_int8_pack_bytes(cols). Q8_0 and Q4_0:
@@ -65,8 +65,15 @@ extern const slm_matvec_kernel slm_mv_bf16_scalar, slm_mv_bf16_avx2, slm_mv_bf16
 extern const slm_matvec_kernel slm_mv_q8_0_scalar, slm_mv_q8_0_avx2, slm_mv_q8_0_avx512;
 extern const slm_matvec_kernel slm_mv_q4_0_scalar, slm_mv_q4_0_avx2, slm_mv_q4_0_avx512;
 extern const slm_matvec_kernel slm_mv_nf4_scalar, slm_mv_nf4_avx2, slm_mv_nf4_avx512;
+extern const slm_matvec_kernel slm_mv_q4_0x8_scalar, slm_mv_q4_0x8_avx512;
 /* The AVX-512 kernels without VNNI (NF4: its float path), which the avx512 variants run on CPUs that lack it;
  * named here so the tests can check them on any AVX-512 machine. */
-extern const slm_matvec_kernel slm_mv_q8_0_avx512bw, slm_mv_q4_0_avx512bw, slm_mv_nf4_avx512bw;
+extern const slm_matvec_kernel slm_mv_q8_0_avx512bw, slm_mv_q4_0_avx512bw, slm_mv_nf4_avx512bw, slm_mv_q4_0x8_avx512bw;
+/* The Q4_0X8 kernel with VNNI and without GFNI (AVX-512 VNNI CPUs before Ice Lake). */
+extern const slm_matvec_kernel slm_mv_q4_0x8_avx512vnni;
+
+/* Whether Q4_0 matrices should be regrouped to Q4_0X8 for this CPU: when the engine runs AVX-512 with VNNI,
+ * where the Q4_0X8 kernel decodes faster (model/weights.c, slm_weights_for_cpu). */
+int slm_q4_0x8_wanted(void);
 
 #endif

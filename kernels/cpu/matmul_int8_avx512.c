@@ -1,4 +1,4 @@
-/* Prompt batches of Q8_0, Q4_0 and NF4 weights with AVX-512 VNNI.
+/* Prompt batches of Q8_0, Q4_0 (in either layout) and NF4 weights with AVX-512 VNNI.
  *
  * The matrix-vector kernels spend three float operations (convert, scale, accumulate) on every
  * 32-weight block of every (row, token): more than the integer dot product itself. Here the rows of a
@@ -73,7 +73,8 @@ static void nf4_row_bytes(uint8_t *dst, const slm_mat *W, int r, const uint8_t u
  * rows past the end get scale 0. Gathers pick the same 4 bytes out of 16 rows at once (NF4: out of the
  * group's rows turned into bytes first). */
 static void repack(char *pack, const slm_mat *W, int r0, int rows) {
-    int nb = W->cols / SLM_QK, q4 = W->type == SLM_Q4_0, nf4 = W->type == SLM_NF4;
+    int nb = W->cols / SLM_QK, x8 = W->type == SLM_Q4_0X8, q4 = W->type == SLM_Q4_0 || x8, nf4 = W->type == SLM_NF4;
+    int runs = x8 ? nb / SLM_X8_BLOCKS * SLM_X8_BLOCKS : 0; /* Q4_0X8: blocks in runs; the rest are Q4_0 */
     size_t bsize = nf4 ? SLM_QK : q4 ? sizeof(slm_block_q4_0) : sizeof(slm_block_q8_0);
     size_t stride = nf4 ? (size_t)W->cols : nb * bsize; /* bytes from one row to the next */
     uint8_t *bytes = (uint8_t *)pack + pack_bytes(W->cols), u[16];
@@ -98,7 +99,21 @@ static void repack(char *pack, const slm_mat *W, int r0, int rows) {
                                                                                    bytes + (size_t)b * SLM_QK + 4 * k, 1));
                 continue;
             }
-            const char *blk = (const char *)W->data + (size_t)(r0 + g * GROUP) * stride + (size_t)b * bsize;
+            const char *row = (const char *)W->data + (size_t)(r0 + g * GROUP) * stride;
+            if (b < runs) {
+                /* block i of a run: its scale at 2i, its weights 8k..8k+7 in bytes 4i..4i+3 of vector k */
+                const char *run = row + (size_t)(b / SLM_X8_BLOCKS * SLM_X8_BLOCKS) * bsize;
+                int i = b % SLM_X8_BLOCKS;
+                __m512i d = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, run + 2 * i, 1);
+                _mm512_store_ps(dst + 8 * 64, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)));
+                for (int k = 0; k < 4; k++) {
+                    __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, run + 16 + 32 * k + 4 * i, 1);
+                    _mm512_store_si512(dst + 2 * k * 64, _mm512_and_si512(v, _mm512_set1_epi8(0x0F)));
+                    _mm512_store_si512(dst + (2 * k + 1) * 64, _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(0x0F)));
+                }
+                continue;
+            }
+            const char *blk = row + (size_t)b * bsize;
             __m512i d = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx, blk, 1);
             _mm512_store_ps(dst + 8 * 64, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)));
             const char *qs = blk + 2; /* the values follow the fp16 scale */
@@ -153,7 +168,7 @@ static inline __attribute__((always_inline)) void group_tokens(float *out, size_
 
 void slm_gemm_int8_avx512(float *out, size_t ostride, const slm_mat *W, const void *xp, size_t pb, const int32_t *isum,
                           int n, int r0, int r1, void *pack) {
-    int nb = W->cols / SLM_QK, rows = r1 - r0, off = W->type == SLM_Q4_0 ? 8 : 128; /* Q8_0 and NF4: 128 */
+    int nb = W->cols / SLM_QK, rows = r1 - r0, off = W->type == SLM_Q4_0 || W->type == SLM_Q4_0X8 ? 8 : 128; /* Q8_0 and NF4: 128 */
     repack(pack, W, r0, rows);
     for (int t0 = 0; t0 < n; t0 += TOKENS) {
         int T = n - t0 < TOKENS ? n - t0 : TOKENS, tok[TOKENS];

@@ -70,6 +70,45 @@ void slm_dequantize_q4_0(float *dst, const slm_block_q4_0 *src, size_t n) {
     }
 }
 
+void slm_q4_0x8_from_q4_0(void *dst, const slm_block_q4_0 *src, int nb) {
+    uint8_t *out = dst;
+    int b = 0;
+    for (; b + SLM_X8_BLOCKS <= nb; b += SLM_X8_BLOCKS, out += SLM_X8_BYTES) {
+        slm_block_q4_0 run[SLM_X8_BLOCKS]; /* a copy, since dst may be src */
+        memcpy(run, src + b, sizeof run);
+        for (int i = 0; i < SLM_X8_BLOCKS; i++) memcpy(out + 2 * i, &run[i].d, 2);
+        for (int k = 0; k < 4; k++)
+            for (int i = 0; i < SLM_X8_BLOCKS; i++) {
+                /* weights 8k..8k+7 are the low nibbles of bytes 8k..8k+7 for k < 2, else the high nibbles of bytes 8k-16.. */
+                uint32_t lo, hi, v;
+                memcpy(&lo, run[i].qs + 8 * (k & 1), 4);
+                memcpy(&hi, run[i].qs + 8 * (k & 1) + 4, 4);
+                v = k < 2 ? (lo & 0x0F0F0F0Fu) | (hi & 0x0F0F0F0Fu) << 4 : (lo >> 4 & 0x0F0F0F0Fu) | (hi & 0xF0F0F0F0u);
+                memcpy(out + 16 + 32 * k + 4 * i, &v, 4);
+            }
+    }
+    memmove(out, src + b, (size_t)(nb - b) * sizeof *src);
+}
+
+void slm_dequantize_q4_0x8(float *dst, const void *row, size_t n) {
+    const uint8_t *p = row;
+    size_t nb = n / SLM_QK, b = 0;
+    for (; b + SLM_X8_BLOCKS <= nb; b += SLM_X8_BLOCKS, p += SLM_X8_BYTES)
+        for (int i = 0; i < SLM_X8_BLOCKS; i++) {
+            uint16_t h;
+            memcpy(&h, p + 2 * i, 2);
+            const float d = slm_f16_to_f32(h);
+            float *o = dst + (b + i) * SLM_QK;
+            for (int k = 0; k < 4; k++)
+                for (int m = 0; m < 4; m++) {
+                    const uint8_t q = p[16 + 32 * k + 4 * i + m];
+                    o[8 * k + m] = ((q & 0x0F) - 8) * d;
+                    o[8 * k + 4 + m] = ((q >> 4) - 8) * d;
+                }
+        }
+    slm_dequantize_q4_0(dst + b * SLM_QK, (const slm_block_q4_0 *)p, n - b * SLM_QK);
+}
+
 /* The index of the nearest code value, as bitsandbytes' quantize_4bit picks it on the CPU: the number
  * of midpoints (code[i] + code[i+1]) / 2, computed in float, that lie strictly below v (a value on a
  * midpoint takes the lower index). Its CUDA kernel (dQuantizeNF4) writes the midpoints as decimal float
@@ -149,6 +188,7 @@ void slm_quant_row(const slm_mat *W, int r, float *dst) {
     switch (W->type) {
     case SLM_Q8_0: slm_dequantize_q8_0(dst, (const slm_block_q8_0 *)W->data + (size_t)r * (cols / SLM_QK), cols); break;
     case SLM_Q4_0: slm_dequantize_q4_0(dst, (const slm_block_q4_0 *)W->data + (size_t)r * (cols / SLM_QK), cols); break;
+    case SLM_Q4_0X8: slm_dequantize_q4_0x8(dst, (const slm_block_q4_0 *)W->data + (size_t)r * (cols / SLM_QK), cols); break;
     case SLM_NF4: slm_dequantize_nf4(dst, W->data, W->absmax, W->code, W->block, (size_t)r * cols, cols); break;
     default: break;
     }
@@ -161,6 +201,7 @@ int slm_quant_check(const slm_mat *W, const char *what) {
     switch (W->type) {
     case SLM_Q8_0:
     case SLM_Q4_0:
+    case SLM_Q4_0X8:
         if (W->cols % SLM_QK)
             return slm_fail("%s: %d columns is not a multiple of %d, which %s needs", what, W->cols, SLM_QK, name);
         return 0;

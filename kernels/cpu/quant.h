@@ -5,6 +5,12 @@
  *   Q4_0  llama.cpp block_q4_0: 32 weights, fp16 d = max/-8 (max: the signed value of largest
  *         magnitude), q = min(15, trunc(x/d + 8.5)); weight j in the low nibble of byte j,
  *         weight j+16 in the high nibble; x = (q - 8)·d.
+ *   Q4_0X8  Q4_0 regrouped in memory for the AVX-512 kernel, the same bytes rearranged: along each row,
+ *         every run of 8 blocks becomes their 8 fp16 scales, then four 32-byte vectors; in vector k,
+ *         bytes 4i..4i+3 hold weights 8k..8k+3 of block i in their low nibbles and 8k+4..8k+7 in
+ *         their high ones. So one vpdpbusd leaves block i's partial sum in lane i, and eight of them
+ *         the 8 blocks' sums with nothing to add across lanes. The last cols/32 % 8 blocks of a row
+ *         stay as Q4_0.
  *   NF4   bitsandbytes NormalFloat4: the matrix flattened row-major into blocks of `block` weights
  *         (the last one may be short), fp32 absmax per block, a 4-bit index into a 16-value code
  *         table per weight, element 2k in the high nibble of byte k; x = code[q]·absmax.
@@ -29,6 +35,13 @@ void slm_quantize_q8_0(slm_block_q8_0 *dst, const float *x, size_t n);
 void slm_quantize_q4_0(slm_block_q4_0 *dst, const float *x, size_t n);
 void slm_dequantize_q8_0(float *dst, const slm_block_q8_0 *src, size_t n);
 void slm_dequantize_q4_0(float *dst, const slm_block_q4_0 *src, size_t n);
+
+/* A run of 8 Q4_0 blocks in the Q4_0X8 layout: 144 bytes, like the blocks it holds. */
+enum { SLM_X8_BLOCKS = 8, SLM_X8_BYTES = 8 * sizeof(slm_block_q4_0) };
+/* One row of nb Q4_0 blocks into the Q4_0X8 layout; dst may be src. */
+void slm_q4_0x8_from_q4_0(void *dst, const slm_block_q4_0 *src, int nb);
+/* One Q4_0X8 row of n weights (n a multiple of 32) as floats, equal to slm_dequantize_q4_0 of the blocks it came from. */
+void slm_dequantize_q4_0x8(float *dst, const void *row, size_t n);
 
 /* NF4 over n weights: codes gets (n+1)/2 bytes (an odd n pads the last low nibble as bitsandbytes
  * does), absmax gets ceil(n/block) floats. block > 0. */
