@@ -377,19 +377,51 @@ static int regroup(slm_weights *w, const slm_st *st, slm_mat *m, const char *wha
     return 0;
 }
 
+/* One NF4 matrix to NF4X8, in place. A run holds its blocks' absmax values beside their codes, so it takes
+ * the room of both: that is done only where the absmax values follow the codes in the same slab, as in
+ * matrices quantized or built in memory (slm_weights_alloc packs buffers on 64-byte boundaries). Rows are rewritten from the last one, each from a copy of its
+ * codes, so that no run overwrites codes not yet read. Others (blocks of another size, rows that are not
+ * whole runs, checkpoints mapped from files) stay NF4. */
+static int regroup_nf4(const slm_st *st, slm_mat *m, const char *what) {
+    const size_t cols = (size_t)m->cols, codes = (size_t)m->rows * cols / 2;
+    const char *end = (const char *)m->data + codes; /* where the codes end; the absmax values follow within a line of padding */
+    if (m->type != SLM_NF4 || m->block != 64 || cols % SLM_NF4X8_WEIGHTS || !m->absmax || in_mapped_file(st, m->data) ||
+        (const char *)m->absmax < end || (const char *)m->absmax > end + 64)
+        return 0;
+    const size_t nabs = (size_t)m->rows * cols / 64, row_out = cols / SLM_NF4X8_WEIGHTS * SLM_NF4X8_BYTES;
+    float *absmax = malloc(nabs * sizeof(float));
+    uint8_t *row = malloc(cols / 2), *data = (uint8_t *)m->data;
+    if (!absmax || !row) {
+        free(absmax);
+        free(row);
+        return slm_fail("%s: out of memory for regrouping nf4 weights", what);
+    }
+    memcpy(absmax, m->absmax, nabs * sizeof(float));
+    for (int r = m->rows - 1; r >= 0; r--) {
+        memcpy(row, data + (size_t)r * (cols / 2), cols / 2);
+        slm_nf4x8_from_nf4(data + (size_t)r * row_out, row, absmax + (size_t)r * (cols / 64), m->cols);
+    }
+    free(absmax);
+    free(row);
+    m->type = SLM_NF4X8;
+    m->absmax = NULL;
+    return 0;
+}
+
 int slm_weights_for_cpu(slm_weights *w, const slm_st *st) {
     if (!slm_q4_0x8_wanted()) return 0;
     const void *embed = w->embed.data;
-    if (regroup(w, st, &w->embed, "model.embed_tokens.weight")) return -1;
+    if (regroup(w, st, &w->embed, "model.embed_tokens.weight") || regroup_nf4(st, &w->embed, "model.embed_tokens.weight"))
+        return -1;
     if (w->lm_head.data == embed) w->lm_head = w->embed; /* tied: the same matrix */
-    else if (regroup(w, st, &w->lm_head, "lm_head.weight")) return -1;
+    else if (regroup(w, st, &w->lm_head, "lm_head.weight") || regroup_nf4(st, &w->lm_head, "lm_head.weight")) return -1;
     for (int l = 0; l < w->n_layers; l++) {
         slm_layer_weights *L = &w->layers[l];
         slm_mat *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
         for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++) {
             char what[64];
             snprintf(what, sizeof what, "layer %d matrix %zu", l, i);
-            if (regroup(w, st, mats[i], what)) return -1;
+            if (regroup(w, st, mats[i], what) || regroup_nf4(st, mats[i], what)) return -1;
         }
     }
     return 0;

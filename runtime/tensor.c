@@ -1,11 +1,11 @@
 #include "tensor.h"
 
-static const char *names[SLM_NTYPES] = {"f32", "f16", "bf16", "q8_0", "q4_0", "nf4", "q4_0x8"};
+static const char *names[SLM_NTYPES] = {"f32", "f16", "bf16", "q8_0", "q4_0", "nf4", "q4_0x8", "nf4x8"};
 
 const char *slm_dtype_name(slm_dtype t) { return (unsigned)t < SLM_NTYPES ? names[t] : "?"; }
 
 int slm_dtype_parse(const char *name, slm_dtype *out) {
-    /* q4_0x8 is a layout in memory, not a name users or files give */
+    /* q4_0x8 and nf4x8 are layouts in memory, not names users or files give */
     for (int i = 0; i < SLM_Q4_0X8; i++) {
         if (strcmp(name, names[i]) == 0) {
             *out = (slm_dtype)i;
@@ -25,6 +25,7 @@ size_t slm_dtype_bytes(slm_dtype t, size_t rows, size_t cols) {
     case SLM_Q4_0:
     case SLM_Q4_0X8: return rows * (cols / SLM_QK) * sizeof(slm_block_q4_0);
     case SLM_NF4: return (n + 1) / 2;
+    case SLM_NF4X8: return n / 64 * 36; /* codes and absmax together */
     default: return 0;
     }
 }

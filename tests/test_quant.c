@@ -796,6 +796,75 @@ static void test_q4_0x8_layout(void) {
     }
 }
 
+/* NF4X8 holds the NF4 matrix it came from (blocks of 64, rows of whole runs of 512): the same bytes in
+ * all, rows that dequantize to the same floats bit for bit (slm_mat_row too), a scalar kernel that gives
+ * the NF4 scalar's rows bit for bit, AVX-512 kernels that give nf4/avx512's int8 results (the same rounded
+ * codes and activations; only the float sums run in another order: within 1e-5 of Σ|w·x|), and an int8
+ * prompt kernel whose outputs are identical in both layouts. */
+static void test_nf4x8_layout(void) {
+    static const int shapes[][2] = {{19, 512}, {9, 1024}, {5, 2048}, {3, 16896}};
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        int rows = shapes[si][0], cols = shapes[si][1];
+        qmat q = make_qmat(SLM_NF4, rows, cols, 64, NULL);
+        size_t bytes = slm_dtype_bytes(SLM_NF4X8, (size_t)rows, (size_t)cols), row_bytes = bytes / (size_t)rows;
+        CHECK(bytes == (size_t)rows * cols / 2 + (size_t)rows * cols / 64 * sizeof(float), "nf4x8 %d columns: %zu bytes", cols, bytes);
+        uint8_t *data = malloc(bytes);
+        for (int r = 0; r < rows; r++)
+            slm_nf4x8_from_nf4(data + (size_t)r * row_bytes, (const uint8_t *)q.data + (size_t)r * cols / 2, q.absmax + (size_t)r * cols / 64, cols);
+        slm_mat g = {.type = SLM_NF4X8, .rows = rows, .cols = cols, .data = data, .block = 64};
+        CHECK(slm_quant_check(&g, "g") == 0, "nf4x8 %d columns: %s", cols, slm_error());
+        float *row = malloc((size_t)cols * sizeof(float));
+        int bad = 0;
+        for (int r = 0; r < rows; r++) {
+            slm_mat_row(&g, r, row);
+            for (int c = 0; c < cols; c++) bad += !same_bits(row[c], q.deq[(size_t)r * cols + c]);
+        }
+        CHECK(bad == 0, "nf4x8 %d columns: %d dequantized values differ from nf4's", cols, bad);
+        float *x = make_x_nf4(cols), *yq = malloc((size_t)rows * sizeof(float)), *yg = malloc((size_t)rows * sizeof(float));
+        double *terms = malloc((size_t)rows * sizeof(double));
+        abs_terms(&q, x, NULL, terms);
+        slm_mv_nf4_scalar.rows(yq, &q.W, x, NULL, 0, rows);
+        slm_mv_nf4x8_scalar.rows(yg, &g, x, NULL, 0, rows);
+        bad = 0;
+        for (int r = 0; r < rows; r++) bad += !same_bits(yq[r], yg[r]);
+        CHECK(bad == 0, "nf4x8/scalar %d columns: %d rows differ from nf4/scalar", cols, bad);
+        if (slm_cpu()->avx512) {
+            const slm_matvec_kernel *v[2] = {&slm_mv_nf4x8_avx512, slm_cpu()->avx512_vnni ? &slm_mv_nf4x8_avx512vnni : NULL};
+            const slm_matvec_kernel *ref = slm_cpu()->avx512_vnni ? &slm_mv_nf4_avx512 : &slm_mv_nf4_scalar;
+            void *xp = prep_buf(&slm_mv_nf4_avx512, x, cols);
+            ref->rows(yq, &q.W, x, xp, 0, rows);
+            for (int k = 0; k < 2 && v[k]; k++) {
+                run_poisoned(v[k], &g, x, xp, yg, 1, rows);
+                for (int r = 1; r < rows; r++)
+                    CHECK(fabs((double)yg[r] - yq[r]) <= 1e-5 * terms[r], "%s %d columns row %d: %.9g vs %s %.9g", v[k]->name, cols, r,
+                          yg[r], ref->name, yq[r]);
+            }
+            free(xp);
+        }
+        if (slm_cpu()->avx512_vnni) {
+            int n = 5;
+            float *xs = make_x(cols, n), *oq = malloc(sizeof(float) * n * rows), *og = malloc(sizeof(float) * n * rows);
+            int8_batch bt = int8_batch_new(xs, n, cols);
+            slm_gemm_int8_avx512(oq, (size_t)rows, &q.W, bt.xp, bt.pb, bt.isum, n, 0, rows, bt.pack);
+            slm_gemm_int8_avx512(og, (size_t)rows, &g, bt.xp, bt.pb, bt.isum, n, 0, rows, bt.pack);
+            CHECK(memcmp(oq, og, sizeof(float) * n * rows) == 0, "int8 prompt kernel, %d columns: nf4x8 differs from nf4", cols);
+            int8_batch_free(&bt);
+            free(xs);
+            free(oq);
+            free(og);
+        }
+        free(terms);
+        free(x);
+        free(yq);
+        free(yg);
+        free(row);
+        free(data);
+        free_qmat(&q);
+    }
+    slm_mat bad_cols = {.type = SLM_NF4X8, .rows = 2, .cols = 500, .data = "", .block = 64};
+    CHECK(slm_quant_check(&bad_cols, "w") == -1 && strstr(slm_error(), "512"), "nf4x8 with 500 columns rejected: %s", slm_error());
+}
+
 /* slm_matmul over a batch (and over threads) gives each token what a lone matvec gives it. */
 static void test_matmul_batch(void) {
     static const int shapes[][4] = {{SLM_Q8_0, 37, 160, 0}, {SLM_Q4_0, 37, 160, 0}, {SLM_Q4_0X8, 37, 288, 0},
@@ -870,6 +939,7 @@ int main(void) {
     RUN(test_act_quantize);
     RUN(test_mat_row);
     RUN(test_q4_0x8_layout);
+    RUN(test_nf4x8_layout);
     RUN(test_variants_q8_0_q4_0);
     RUN(test_variants_nf4);
     RUN(test_gemm_int8_nf4);

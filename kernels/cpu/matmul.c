@@ -18,6 +18,7 @@ static const slm_matvec_kernel *const all_variants[SLM_NTYPES][3] = {
     [SLM_Q4_0] = {&slm_mv_q4_0_scalar, &slm_mv_q4_0_avx2, &slm_mv_q4_0_avx512},
     [SLM_NF4] = {&slm_mv_nf4_scalar, &slm_mv_nf4_avx2, &slm_mv_nf4_avx512},
     [SLM_Q4_0X8] = {&slm_mv_q4_0x8_scalar, NULL, &slm_mv_q4_0x8_avx512},
+    [SLM_NF4X8] = {&slm_mv_nf4x8_scalar, NULL, &slm_mv_nf4x8_avx512},
 };
 
 int slm_q4_0x8_wanted(void) { return slm_isa_best() >= SLM_ISA_AVX512 && slm_cpu()->avx512_vnni; }
@@ -82,7 +83,7 @@ enum { INT8_MIN_BATCH = 16 };
 static int use_int8(const slm_mat *W, int n) {
     const slm_matvec_kernel *k = slm_matvec_best(W->type);
     if (n < INT8_MIN_BATCH || !slm_cpu()->avx512_vnni) return 0;
-    return k == &slm_mv_q8_0_avx512 || k == &slm_mv_q4_0_avx512 || k == &slm_mv_q4_0x8_avx512 ||
+    return k == &slm_mv_q8_0_avx512 || k == &slm_mv_q4_0_avx512 || k == &slm_mv_q4_0x8_avx512 || k == &slm_mv_nf4x8_avx512 ||
            (k == &slm_mv_nf4_avx512 && slm_gemm_int8_nf4_ok(W));
 }
 
@@ -136,7 +137,8 @@ void slm_mat_row(const slm_mat *W, int r, float *dst) {
     case SLM_Q8_0:
     case SLM_Q4_0:
     case SLM_Q4_0X8:
-    case SLM_NF4: slm_quant_row(W, r, dst); break;
+    case SLM_NF4:
+    case SLM_NF4X8: slm_quant_row(W, r, dst); break;
     default: memset(dst, 0, c * sizeof(float)); break;
     }
 }

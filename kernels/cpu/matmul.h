@@ -66,14 +66,15 @@ extern const slm_matvec_kernel slm_mv_q8_0_scalar, slm_mv_q8_0_avx2, slm_mv_q8_0
 extern const slm_matvec_kernel slm_mv_q4_0_scalar, slm_mv_q4_0_avx2, slm_mv_q4_0_avx512;
 extern const slm_matvec_kernel slm_mv_nf4_scalar, slm_mv_nf4_avx2, slm_mv_nf4_avx512;
 extern const slm_matvec_kernel slm_mv_q4_0x8_scalar, slm_mv_q4_0x8_avx512;
+extern const slm_matvec_kernel slm_mv_nf4x8_scalar, slm_mv_nf4x8_avx512;
 /* The AVX-512 kernels without VNNI (NF4: its float path), which the avx512 variants run on CPUs that lack it;
  * named here so the tests can check them on any AVX-512 machine. */
 extern const slm_matvec_kernel slm_mv_q8_0_avx512bw, slm_mv_q4_0_avx512bw, slm_mv_nf4_avx512bw, slm_mv_q4_0x8_avx512bw;
-/* The Q4_0X8 kernel with VNNI and without GFNI (AVX-512 VNNI CPUs before Ice Lake). */
-extern const slm_matvec_kernel slm_mv_q4_0x8_avx512vnni;
+/* The Q4_0X8 and NF4X8 kernels with VNNI and without GFNI (AVX-512 VNNI CPUs before Ice Lake). */
+extern const slm_matvec_kernel slm_mv_q4_0x8_avx512vnni, slm_mv_nf4x8_avx512vnni;
 
-/* Whether Q4_0 matrices should be regrouped to Q4_0X8 for this CPU: when the engine runs AVX-512 with VNNI,
- * where the Q4_0X8 kernel decodes faster (model/weights.c, slm_weights_for_cpu). */
+/* Whether Q4_0 and NF4 matrices should be regrouped (Q4_0X8, NF4X8) for this CPU: when the engine runs AVX-512
+ * with VNNI, where the regrouped kernels decode faster (model/weights.c, slm_weights_for_cpu). */
 int slm_q4_0x8_wanted(void);
 
 #endif

@@ -68,12 +68,20 @@ static void nf4_row_bytes(uint8_t *dst, const slm_mat *W, int r, const uint8_t u
     }
 }
 
+/* The same for a row of an NF4X8 matrix, whose runs hold the codes regrouped (quant.h). */
+static void nf4x8_row_bytes(uint8_t *dst, const slm_mat *W, int r, const uint8_t u[16]) {
+    const uint8_t *run = (const uint8_t *)W->data + (size_t)r * (size_t)(W->cols / SLM_NF4X8_WEIGHTS) * SLM_NF4X8_BYTES;
+    for (int c = 0; c < W->cols; c += SLM_NF4X8_WEIGHTS, run += SLM_NF4X8_BYTES)
+        for (int j = 0; j < SLM_NF4X8_WEIGHTS; j++) dst[c + j] = u[slm_nf4x8_code(run, j)];
+}
+
 /* Rows [r0, r0 + rows) into pack: for each group of 16 rows and block b, register k holds bytes
  * 4k..4k+3 of the block (as unsigned values) of each of the 16 rows, then the 16 scales as floats;
  * rows past the end get scale 0. Gathers pick the same 4 bytes out of 16 rows at once (NF4: out of the
  * group's rows turned into bytes first). */
 static void repack(char *pack, const slm_mat *W, int r0, int rows) {
-    int nb = W->cols / SLM_QK, x8 = W->type == SLM_Q4_0X8, q4 = W->type == SLM_Q4_0 || x8, nf4 = W->type == SLM_NF4;
+    int nb = W->cols / SLM_QK, x8 = W->type == SLM_Q4_0X8, q4 = W->type == SLM_Q4_0 || x8;
+    int nf4x8 = W->type == SLM_NF4X8, nf4 = W->type == SLM_NF4 || nf4x8;
     int runs = x8 ? nb / SLM_X8_BLOCKS * SLM_X8_BLOCKS : 0; /* Q4_0X8: blocks in runs; the rest are Q4_0 */
     size_t bsize = nf4 ? SLM_QK : q4 ? sizeof(slm_block_q4_0) : sizeof(slm_block_q8_0);
     size_t stride = nf4 ? (size_t)W->cols : nb * bsize; /* bytes from one row to the next */
@@ -85,14 +93,23 @@ static void repack(char *pack, const slm_mat *W, int r0, int rows) {
         int left = rows - g * GROUP, n = left < GROUP ? left : GROUP;
         __mmask16 m = left >= GROUP ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
         if (nf4)
-            for (int i = 0; i < n; i++) nf4_row_bytes(bytes + (size_t)i * stride, W, r0 + g * GROUP + i, u);
+            for (int i = 0; i < n; i++) {
+                if (nf4x8) nf4x8_row_bytes(bytes + (size_t)i * stride, W, r0 + g * GROUP + i, u);
+                else nf4_row_bytes(bytes + (size_t)i * stride, W, r0 + g * GROUP + i, u);
+            }
         for (int b = 0; b < nb; b++) {
             char *dst = pack + ((size_t)g * nb + b) * block_bytes();
             if (nf4) {
                 float *scale = (float *)(dst + 8 * 64);
                 for (int i = 0; i < GROUP; i++) {
                     size_t e = (size_t)(r0 + g * GROUP + i) * (size_t)W->cols + (size_t)b * SLM_QK;
-                    scale[i] = i < n ? W->absmax[e / (size_t)W->block] * unit : 0.0f;
+                    if (i >= n) scale[i] = 0.0f;
+                    else if (nf4x8) {
+                        const int c = b * SLM_QK, runs = W->cols / SLM_NF4X8_WEIGHTS;
+                        const uint8_t *run = (const uint8_t *)W->data +
+                                             ((size_t)(r0 + g * GROUP + i) * runs + (size_t)(c / SLM_NF4X8_WEIGHTS)) * SLM_NF4X8_BYTES;
+                        scale[i] = slm_nf4x8_absmax(run, c % SLM_NF4X8_WEIGHTS) * unit;
+                    } else scale[i] = W->absmax[e / (size_t)W->block] * unit;
                 }
                 for (int k = 0; k < 8; k++)
                     _mm512_store_si512(dst + k * 64, _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, idx,

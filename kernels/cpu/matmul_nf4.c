@@ -1,6 +1,6 @@
-/* Scalar reference matrix-vector kernel for NF4 weights: each weight is dequantized exactly as
- * slm_dequantize_nf4 does (code value times block absmax, in float) and the products are summed in
- * double. Blocks may cross rows and the last one may be short. */
+/* Scalar reference matrix-vector kernels for NF4 weights, in their own layout and regrouped (NF4X8):
+ * each weight is dequantized exactly as slm_dequantize_nf4 does (code value times block absmax, in
+ * float) and the products are summed in double. NF4 blocks may cross rows and the last one may be short. */
 #include "matmul.h"
 #include "quant.h"
 
@@ -21,4 +21,21 @@ static void rows_nf4(float *y, const slm_mat *W, const float *x, const void *xp,
     }
 }
 
+static void rows_nf4x8(float *y, const slm_mat *W, const float *x, const void *xp, int r0, int r1) {
+    (void)xp;
+    const float *code = W->code ? W->code : slm_nf4_code;
+    const size_t row_bytes = (size_t)(W->cols / SLM_NF4X8_WEIGHTS) * SLM_NF4X8_BYTES;
+    for (int r = r0; r < r1; r++) {
+        const uint8_t *run = (const uint8_t *)W->data + (size_t)r * row_bytes;
+        double s = 0;
+        for (int c = 0; c < W->cols; c += SLM_NF4X8_WEIGHTS, run += SLM_NF4X8_BYTES)
+            for (int j = 0; j < SLM_NF4X8_WEIGHTS; j++) {
+                float w = code[slm_nf4x8_code(run, j)] * slm_nf4x8_absmax(run, j);
+                s += (double)w * x[c + j];
+            }
+        y[r] = (float)s;
+    }
+}
+
 const slm_matvec_kernel slm_mv_nf4_scalar = {"nf4/scalar", SLM_ISA_SCALAR, NULL, NULL, rows_nf4};
+const slm_matvec_kernel slm_mv_nf4x8_scalar = {"nf4x8/scalar", SLM_ISA_SCALAR, NULL, NULL, rows_nf4x8};

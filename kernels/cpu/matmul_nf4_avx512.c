@@ -36,7 +36,9 @@
  * memory independently (neighbouring rows read in step confuse the hardware prefetcher). */
 #include <immintrin.h>
 #include <math.h>
+#include <string.h>
 
+#include "hsum.h"
 #include "matmul.h"
 #include "quant.h"
 
@@ -279,7 +281,127 @@ static void rows_nf4(float *y, const slm_mat *W, const float *x, const void *xp,
         rows_float(y, W, x, xp, r0, r1);
 }
 
+/* ---- NF4X8: the int8 path on regrouped rows ----
+ * Each run of 8 blocks (quant.h) is its 8 absmax values and eight 32-byte vectors in which lane i holds
+ * 8 weights of block i, so a row is one stream, read with 256-bit loads, and after a run's 16 vpdpbusd
+ * each lane holds one block's sum. The codes and activations are rounded as on the int8 path above, so
+ * the two differ only in the order of the float sums. On the 16-layer Llama-3.2-1B matrix stack from DRAM
+ * (one Zen 4 core) this read 28.8 GB/s against the int8 path's 25.4 (medians of 5 interleaved runs). */
+
+enum { X8_ROWS = 4, X8_HALVES = 256 }; /* rows per pass a quarter of the range apart; blocks per slice */
+
+static inline __m256i in_register(__m256i v) {
+    __asm__("" : "+v"(v));
+    return v;
+}
+
+/* Per run of blocks [h0, h1): for k = 0..7, the odd then the even activations of bytes 4k..4k+3 of each
+ * block's codes (lane i from block i), then per block the int32 -128·Σx that takes out the codes' offset. */
+enum { X8_PACK = 8 * 64 + 32 };
+static void x8_pack(int8_t *ap, const void *xp, int cols, int h0, int h1) {
+    const int8_t *xq = xq_of(xp, cols);
+    for (int h = h0; h < h1; h += 8, ap += X8_PACK) {
+        int32_t init[8];
+        for (int i = 0; i < 8; i++) {
+            const int8_t *odd = xq + (size_t)((h + i) / 2) * CHUNK + ((h + i) % 2) * 32, *even = odd + 64;
+            int sum = 0;
+            for (int k = 0; k < 8; k++) {
+                memcpy(ap + 64 * k + 4 * i, odd + 4 * k, 4);
+                memcpy(ap + 64 * k + 32 + 4 * i, even + 4 * k, 4);
+            }
+            for (int j = 0; j < 32; j++) sum += odd[j] + even[j];
+            init[i] = -128 * sum;
+        }
+        memcpy(ap + 8 * 64, init, sizeof init);
+    }
+}
+
+static inline __attribute__((always_inline)) void x8_rows_n(const uint8_t *const *w, int R, int h0, int h1, const void *xp,
+                                                            int cols, const int8_t *ap, __m256i table, float unit,
+                                                            float *const *y, int add, int gfni) {
+    const float *xs = xs_of(xp, cols);
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    __m256 acc[X8_ROWS];
+    for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
+    for (int h = h0; h < h1; h += 8) {
+        const int8_t *a = ap + (size_t)(h - h0) / 8 * X8_PACK;
+        const size_t at = (size_t)h / 8 * SLM_NF4X8_BYTES;
+        const __m256i init = _mm256_loadu_si256((const __m256i *)(a + 8 * 64));
+        __m256i even[X8_ROWS], odd[X8_ROWS];
+        for (int i = 0; i < R; i++) {
+            even[i] = init;
+            odd[i] = _mm256_setzero_si256();
+        }
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) {
+            __m256i ao = in_register(_mm256_load_si256((const __m256i *)(a + 64 * k)));
+            __m256i ae = in_register(_mm256_load_si256((const __m256i *)(a + 64 * k + 32)));
+#pragma GCC unroll 4
+            for (int i = 0; i < R; i++) {
+                __m256i x = in_register(_mm256_loadu_si256((const __m256i *)(w[i] + at + 32 + 32 * k)));
+                __m256i hi = gfni ? _mm256_gf2p8affine_epi64_epi8(x, _mm256_set1_epi64x(0x1020408000000000LL), 0)
+                                  : _mm256_and_si256(_mm256_srli_epi16(x, 4), low);
+                __m256i s = k & 1 ? odd[i] : even[i];
+                s = _mm256_dpbusd_epi32(s, _mm256_shuffle_epi8(table, _mm256_and_si256(x, low)), ao);
+                s = _mm256_dpbusd_epi32(s, _mm256_shuffle_epi8(table, hi), ae);
+                if (k & 1) odd[i] = s;
+                else even[i] = s;
+            }
+        }
+        const __m256 x8 = _mm256_loadu_ps(xs + h);
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) {
+            const __m256 scale = _mm256_mul_ps(_mm256_loadu_ps((const float *)(w[i] + at)), x8);
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(even[i], odd[i])), scale, acc[i]);
+        }
+    }
+    for (int i = 0; i < R; i++) {
+        float v = slm_hsum256(acc[i]) * unit;
+        *y[i] = add ? *y[i] + v : v;
+    }
+}
+
+static inline __attribute__((always_inline)) void x8_rows(float *y, const slm_mat *W, const void *xp, int r0, int r1, int gfni) {
+    _Alignas(64) int8_t ap[X8_HALVES / 8 * X8_PACK];
+    const table8 t = make_table(W->code);
+    const __m256i table = _mm512_castsi512_si256(t.table);
+    const int blocks = W->cols / HALF, part = (r1 - r0) / X8_ROWS;
+    const size_t stride = (size_t)(W->cols / SLM_NF4X8_WEIGHTS) * SLM_NF4X8_BYTES;
+    const uint8_t *base = W->data;
+    for (int h0 = 0; h0 < blocks; h0 += X8_HALVES) {
+        const int h1 = blocks - h0 > X8_HALVES ? h0 + X8_HALVES : blocks;
+        x8_pack(ap, xp, W->cols, h0, h1);
+        for (int r = r0; r < r0 + part; r++) {
+            const uint8_t *w[X8_ROWS];
+            float *yy[X8_ROWS];
+            for (int i = 0; i < X8_ROWS; i++) {
+                w[i] = base + (size_t)(r + i * part) * stride;
+                yy[i] = &y[r + i * part];
+            }
+            x8_rows_n(w, X8_ROWS, h0, h1, xp, W->cols, ap, table, t.unit, yy, h0 > 0, gfni);
+        }
+        for (int r = r0 + part * X8_ROWS; r < r1; r++) {
+            const uint8_t *w[1] = {base + (size_t)r * stride};
+            float *yy[1] = {&y[r]};
+            x8_rows_n(w, 1, h0, h1, xp, W->cols, ap, table, t.unit, yy, h0 > 0, gfni);
+        }
+    }
+}
+
+static void rows_x8_gfni(float *y, const slm_mat *W, const float *x, const void *xp, int r0, int r1) { x8_rows(y, W, xp, r0, r1, 1); }
+static void rows_x8_vnni(float *y, const slm_mat *W, const float *x, const void *xp, int r0, int r1) { x8_rows(y, W, xp, r0, r1, 0); }
+
+/* Without VNNI there is no int8 path: the scalar reference (the CPU backend regroups only with VNNI). */
+static void rows_nf4x8(float *y, const slm_mat *W, const float *x, const void *xp, int r0, int r1) {
+    const slm_cpu_features *f = slm_cpu();
+    if (f->avx512_vnni && f->gfni) rows_x8_gfni(y, W, x, xp, r0, r1);
+    else if (f->avx512_vnni) rows_x8_vnni(y, W, x, xp, r0, r1);
+    else slm_mv_nf4x8_scalar.rows(y, W, x, NULL, r0, r1);
+}
+
 const slm_matvec_kernel slm_mv_nf4_avx512 = {"nf4/avx512", SLM_ISA_AVX512, prep_bytes, prep, rows_nf4};
+const slm_matvec_kernel slm_mv_nf4x8_avx512 = {"nf4x8/avx512", SLM_ISA_AVX512, prep_bytes, prep, rows_nf4x8};
+const slm_matvec_kernel slm_mv_nf4x8_avx512vnni = {"nf4x8/avx512vnni", SLM_ISA_AVX512, prep_bytes, prep, rows_x8_vnni};
 const slm_matvec_kernel slm_mv_nf4_avx512bw = {"nf4/avx512bw", SLM_ISA_AVX512, prep_bytes_float, prep_float, rows_float};
 
 /* Rows [r0, r1) as floats for the sgemm tiles of prompt batches, code·absmax exactly as

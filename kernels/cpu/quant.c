@@ -109,6 +109,22 @@ void slm_dequantize_q4_0x8(float *dst, const void *row, size_t n) {
     slm_dequantize_q4_0(dst + b * SLM_QK, (const slm_block_q4_0 *)p, n - b * SLM_QK);
 }
 
+void slm_nf4x8_from_nf4(void *dst, const uint8_t *codes, const float *absmax, int cols) {
+    uint8_t *out = dst;
+    for (int c = 0; c < cols; c += SLM_NF4X8_WEIGHTS, out += SLM_NF4X8_BYTES, codes += SLM_NF4X8_WEIGHTS / 2) {
+        memcpy(out, absmax + c / 64, 8 * sizeof(float));
+        for (int k = 0; k < 8; k++)
+            for (int i = 0; i < 8; i++) memcpy(out + 32 + 32 * k + 4 * i, codes + 32 * i + 4 * k, 4);
+    }
+}
+
+void slm_dequantize_nf4x8(float *dst, const void *row, const float *code, int cols) {
+    if (!code) code = slm_nf4_code;
+    const uint8_t *run = row;
+    for (int c = 0; c < cols; c += SLM_NF4X8_WEIGHTS, run += SLM_NF4X8_BYTES)
+        for (int j = 0; j < SLM_NF4X8_WEIGHTS; j++) dst[c + j] = code[slm_nf4x8_code(run, j)] * slm_nf4x8_absmax(run, j);
+}
+
 /* The index of the nearest code value, as bitsandbytes' quantize_4bit picks it on the CPU: the number
  * of midpoints (code[i] + code[i+1]) / 2, computed in float, that lie strictly below v (a value on a
  * midpoint takes the lower index). Its CUDA kernel (dQuantizeNF4) writes the midpoints as decimal float
@@ -190,6 +206,10 @@ void slm_quant_row(const slm_mat *W, int r, float *dst) {
     case SLM_Q4_0: slm_dequantize_q4_0(dst, (const slm_block_q4_0 *)W->data + (size_t)r * (cols / SLM_QK), cols); break;
     case SLM_Q4_0X8: slm_dequantize_q4_0x8(dst, (const slm_block_q4_0 *)W->data + (size_t)r * (cols / SLM_QK), cols); break;
     case SLM_NF4: slm_dequantize_nf4(dst, W->data, W->absmax, W->code, W->block, (size_t)r * cols, cols); break;
+    case SLM_NF4X8:
+        slm_dequantize_nf4x8(dst, (const uint8_t *)W->data + (size_t)r * (cols / SLM_NF4X8_WEIGHTS) * SLM_NF4X8_BYTES, W->code,
+                             W->cols);
+        break;
     default: break;
     }
 }
@@ -204,6 +224,10 @@ int slm_quant_check(const slm_mat *W, const char *what) {
     case SLM_Q4_0X8:
         if (W->cols % SLM_QK)
             return slm_fail("%s: %d columns is not a multiple of %d, which %s needs", what, W->cols, SLM_QK, name);
+        return 0;
+    case SLM_NF4X8:
+        if (W->cols % SLM_NF4X8_WEIGHTS)
+            return slm_fail("%s: %d columns is not a multiple of %d, which nf4x8 needs", what, W->cols, SLM_NF4X8_WEIGHTS);
         return 0;
     case SLM_NF4:
         if (W->block <= 0) return slm_fail("%s: blocksize %d is not positive (nf4)", what, W->block);

@@ -11,6 +11,11 @@
  *         their high ones. So one vpdpbusd leaves block i's partial sum in lane i, and eight of them
  *         the 8 blocks' sums with nothing to add across lanes. The last cols/32 % 8 blocks of a row
  *         stay as Q4_0.
+ *   NF4X8  NF4 regrouped in memory for the AVX-512 kernel, when blocks are 64 weights and rows a multiple
+ *         of 512: along each row, every run of 8 blocks becomes their 8 float absmax values, then eight
+ *         32-byte vectors; in vector k, bytes 4i..4i+3 are the code bytes 4k..4k+3 of block i (weights
+ *         8k..8k+7, the first of each pair in the high nibble). So block i's weights meet in lane i, and
+ *         a row is one stream instead of codes and scales apart. 36 bytes per 64 weights, as before.
  *   NF4   bitsandbytes NormalFloat4: the matrix flattened row-major into blocks of `block` weights
  *         (the last one may be short), fp32 absmax per block, a 4-bit index into a 16-value code
  *         table per weight, element 2k in the high nibble of byte k; x = code[q]·absmax.
@@ -36,6 +41,25 @@ void slm_quantize_q4_0(slm_block_q4_0 *dst, const float *x, size_t n);
 void slm_dequantize_q8_0(float *dst, const slm_block_q8_0 *src, size_t n);
 void slm_dequantize_q4_0(float *dst, const slm_block_q4_0 *src, size_t n);
 
+/* A run of 8 NF4 blocks (512 weights) in the NF4X8 layout: 8 absmax floats and 256 code bytes. */
+enum { SLM_NF4X8_WEIGHTS = 512, SLM_NF4X8_BYTES = 288 };
+/* One NF4 row (cols a multiple of 512, blocks of 64): its cols/2 code bytes and cols/64 absmax values into
+ * the NF4X8 layout at dst, which must not overlap them. */
+void slm_nf4x8_from_nf4(void *dst, const uint8_t *codes, const float *absmax, int cols);
+/* One NF4X8 row as floats, code[q]·absmax exactly as slm_dequantize_nf4 forms them; code NULL: slm_nf4_code. */
+void slm_dequantize_nf4x8(float *dst, const void *row, const float *code, int cols);
+/* Weight j (0..511) of an NF4X8 run: its 4-bit code, and the absmax of its block. */
+static inline int slm_nf4x8_code(const uint8_t *run, int j) {
+    const int w = j % 64;
+    const uint8_t b = run[32 + 32 * (w / 8) + 4 * (j / 64) + (w % 8) / 2];
+    return w & 1 ? b & 0x0F : b >> 4;
+}
+static inline float slm_nf4x8_absmax(const uint8_t *run, int j) {
+    float a;
+    memcpy(&a, run + 4 * (j / 64), sizeof a);
+    return a;
+}
+
 /* A run of 8 Q4_0 blocks in the Q4_0X8 layout: 144 bytes, like the blocks it holds. */
 enum { SLM_X8_BLOCKS = 8, SLM_X8_BYTES = 8 * sizeof(slm_block_q4_0) };
 /* One row of nb Q4_0 blocks into the Q4_0X8 layout; dst may be src. */
@@ -59,7 +83,7 @@ float slm_nf4_uint8_table(uint8_t u[16], const float *code);
 void slm_nf4_decode_absmax(float *absmax, const uint8_t *q, int nblocks, const float *nested_absmax,
                            const float *nested_map, int nested_block, float offset);
 
-/* Row r of a Q8_0, Q4_0 or NF4 matrix as floats (slm_mat_row calls this for those formats). */
+/* Row r of a Q8_0, Q4_0 or NF4 matrix (or a regrouped one) as floats (slm_mat_row calls this for those formats). */
 void slm_quant_row(const slm_mat *W, int r, float *dst);
 /* 0 when W's shape and fields suit its format (Q8_0/Q4_0: cols % 32 == 0; NF4: block > 0, absmax set);
  * otherwise -1 with an slm_fail message that starts with `what` (e.g. the tensor name). */
