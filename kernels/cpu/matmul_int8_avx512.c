@@ -47,14 +47,13 @@ void slm_gemm_int8_sums(int32_t *isum, const void *xp, int cols) {
     }
 }
 
-/* Row r of an NF4 matrix as the unsigned bytes u[q] of its codes q, in order. The codes hold the first
- * of each pair in the high nibble; per 32 code bytes, the looked-up high and low nibbles are
+/* cols weights as the unsigned bytes u[q] of their codes q, in order, from cols/2 code bytes that hold the
+ * first of each pair in the high nibble: per 32 code bytes, the looked-up high and low nibbles are
  * interleaved within 128-bit lanes and the lanes put back in order. */
-static void nf4_row_bytes(uint8_t *dst, const slm_mat *W, int r, const uint8_t u[16]) {
-    const uint8_t *codes = (const uint8_t *)W->data + (size_t)r * (size_t)(W->cols / 2);
+static void code_bytes(uint8_t *dst, const uint8_t *codes, int cols, const uint8_t u[16]) {
     const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)u)), low = _mm256_set1_epi8(0x0F);
     int c = 0;
-    for (; c + 64 <= W->cols; c += 64) {
+    for (; c + 64 <= cols; c += 64) {
         __m256i w = _mm256_loadu_si256((const __m256i *)(codes + c / 2));
         __m256i hi = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(w, 4), low));
         __m256i lo = _mm256_shuffle_epi8(table, _mm256_and_si256(w, low));
@@ -62,17 +61,26 @@ static void nf4_row_bytes(uint8_t *dst, const slm_mat *W, int r, const uint8_t u
         _mm256_storeu_si256((__m256i *)(dst + c), _mm256_permute2x128_si256(a, b, 0x20));
         _mm256_storeu_si256((__m256i *)(dst + c + 32), _mm256_permute2x128_si256(a, b, 0x31));
     }
-    for (; c < W->cols; c += 2) {
+    for (; c < cols; c += 2) {
         dst[c] = u[codes[c / 2] >> 4];
         dst[c + 1] = u[codes[c / 2] & 0x0F];
     }
 }
 
-/* The same for a row of an NF4X8 matrix, whose runs hold the codes regrouped (quant.h). */
+/* Row r of an NF4 matrix so. */
+static void nf4_row_bytes(uint8_t *dst, const slm_mat *W, int r, const uint8_t u[16]) {
+    code_bytes(dst, (const uint8_t *)W->data + (size_t)r * (size_t)(W->cols / 2), W->cols, u);
+}
+
+/* The same for a row of an NF4X8 matrix: each run's codes put back in order (quant.h), then looked up. */
 static void nf4x8_row_bytes(uint8_t *dst, const slm_mat *W, int r, const uint8_t u[16]) {
     const uint8_t *run = (const uint8_t *)W->data + (size_t)r * (size_t)(W->cols / SLM_NF4X8_WEIGHTS) * SLM_NF4X8_BYTES;
-    for (int c = 0; c < W->cols; c += SLM_NF4X8_WEIGHTS, run += SLM_NF4X8_BYTES)
-        for (int j = 0; j < SLM_NF4X8_WEIGHTS; j++) dst[c + j] = u[slm_nf4x8_code(run, j)];
+    uint8_t codes[SLM_NF4X8_WEIGHTS / 2];
+    for (int c = 0; c < W->cols; c += SLM_NF4X8_WEIGHTS, run += SLM_NF4X8_BYTES) {
+        for (int k = 0; k < 8; k++)
+            for (int i = 0; i < 8; i++) memcpy(codes + 32 * i + 4 * k, run + 32 + 32 * k + 4 * i, 4);
+        code_bytes(dst + c, codes, SLM_NF4X8_WEIGHTS, u);
+    }
 }
 
 /* Rows [r0, r0 + rows) into pack: for each group of 16 rows and block b, register k holds bytes
