@@ -820,8 +820,9 @@ static void test_nf4x8_layout(void) {
             for (int c = 0; c < cols; c++) bad += !same_bits(row[c], q.deq[(size_t)r * cols + c]);
         }
         CHECK(bad == 0, "nf4x8 %d columns: %d dequantized values differ from nf4's", cols, bad);
-        float *x = make_x_nf4(cols), *yq = malloc((size_t)rows * sizeof(float)), *yg = malloc((size_t)rows * sizeof(float));
-        double *terms = malloc((size_t)rows * sizeof(double));
+        const size_t nr = (unsigned)rows;
+        float *x = make_x_nf4(cols), *yq = malloc(nr * sizeof(float)), *yg = malloc(nr * sizeof(float));
+        double *terms = malloc(nr * sizeof(double));
         abs_terms(&q, x, NULL, terms);
         slm_mv_nf4_scalar.rows(yq, &q.W, x, NULL, 0, rows);
         slm_mv_nf4x8_scalar.rows(yg, &g, x, NULL, 0, rows);
