@@ -58,7 +58,7 @@ static void test_weights_alloc_sizes(void) {
         prev_len = (sizes[k] + 63) / 64 * 64;
     }
     for (size_t k = 0, at = 0; k < sizeof sizes / sizeof *sizes; at += (sizes[k] + 63) / 64 * 64, k++) {
-        unsigned char *p = w.slab + at;
+        unsigned char *p = (unsigned char *)w.slab + at;
         CHECK(p[0] == k + 1 && p[sizes[k] - 1] == k + 1, "size %zu: overwritten by a later buffer", sizes[k]);
     }
     CHECK(w.n_owned == 1, "%d regions owned, want 1 slab", w.n_owned);
