@@ -290,11 +290,6 @@ static void rows_nf4(float *y, const slm_mat *W, const float *x, const void *xp,
 
 enum { X8_ROWS = 4, X8_HALVES = 256 }; /* rows per pass a quarter of the range apart; blocks per slice */
 
-static inline __m256i in_register(__m256i v) {
-    __asm__("" : "+v"(v));
-    return v;
-}
-
 /* Per run of blocks [h0, h1): for k = 0..7, the odd then the even activations of bytes 4k..4k+3 of each
  * block's codes (lane i from block i), then per block the int32 -128·Σx that takes out the codes' offset. */
 enum { X8_PACK = 8 * 64 + 32 };
@@ -334,11 +329,11 @@ static inline __attribute__((always_inline)) void x8_rows_n(const uint8_t *const
         }
 #pragma GCC unroll 8
         for (int k = 0; k < 8; k++) {
-            __m256i ao = in_register(_mm256_load_si256((const __m256i *)(a + 64 * k)));
-            __m256i ae = in_register(_mm256_load_si256((const __m256i *)(a + 64 * k + 32)));
+            __m256i ao = slm_in_register(_mm256_load_si256((const __m256i *)(a + 64 * k)));
+            __m256i ae = slm_in_register(_mm256_load_si256((const __m256i *)(a + 64 * k + 32)));
 #pragma GCC unroll 4
             for (int i = 0; i < R; i++) {
-                __m256i x = in_register(_mm256_loadu_si256((const __m256i *)(w[i] + at + 32 + 32 * k)));
+                __m256i x = slm_in_register(_mm256_loadu_si256((const __m256i *)(w[i] + at + 32 + 32 * k)));
                 __m256i hi = gfni ? _mm256_gf2p8affine_epi64_epi8(x, _mm256_set1_epi64x(0x1020408000000000LL), 0)
                                   : _mm256_and_si256(_mm256_srli_epi16(x, 4), low);
                 __m256i s = k & 1 ? odd[i] : even[i];

@@ -8,6 +8,13 @@ static size_t prep_bytes(int cols) { return slm_act_q8_bytes(cols); }
 
 static void prep(void *dst, const float *x, int cols) { slm_act_q8_quantize(dst, x, cols); }
 
+/* Σ (q - 8)·a over one Q4_0 block, exactly, in integers. */
+static int block_dot(const slm_block_q4_0 *w, const int8_t *a) {
+    int dot = 0;
+    for (int j = 0; j < SLM_QK / 2; j++) dot += ((w->qs[j] & 0x0F) - 8) * a[j] + ((w->qs[j] >> 4) - 8) * a[j + SLM_QK / 2];
+    return dot;
+}
+
 static void rows_q4_0(float *y, const slm_mat *W, const float *x, const void *xp, int r0, int r1) {
     (void)x;
     int nb = W->cols / SLM_QK;
@@ -16,13 +23,7 @@ static void rows_q4_0(float *y, const slm_mat *W, const float *x, const void *xp
     for (int r = r0; r < r1; r++) {
         const slm_block_q4_0 *w = (const slm_block_q4_0 *)W->data + (size_t)r * nb;
         double s = 0;
-        for (int b = 0; b < nb; b++) {
-            const int8_t *a = aq + b * SLM_QK;
-            int dot = 0;
-            for (int j = 0; j < SLM_QK / 2; j++)
-                dot += ((w[b].qs[j] & 0x0F) - 8) * a[j] + ((w[b].qs[j] >> 4) - 8) * a[j + SLM_QK / 2];
-            s += (double)slm_f16_to_f32(w[b].d) * ad[b] * dot;
-        }
+        for (int b = 0; b < nb; b++) s += (double)slm_f16_to_f32(w[b].d) * ad[b] * block_dot(&w[b], aq + b * SLM_QK);
         y[r] = (float)s;
     }
 }
@@ -56,8 +57,7 @@ static void rows_q4_0x8(float *y, const slm_mat *W, const float *x, const void *
                 for (int j = 0; j < SLM_QK; j++) dot += (x8_code(run, i, j) - 8) * a[j];
                 d = x8_scale(run, i);
             } else { /* the blocks after the last run keep the Q4_0 layout */
-                for (int j = 0; j < SLM_QK / 2; j++)
-                    dot += ((w[b].qs[j] & 0x0F) - 8) * a[j] + ((w[b].qs[j] >> 4) - 8) * a[j + SLM_QK / 2];
+                dot = block_dot(&w[b], a);
                 d = slm_f16_to_f32(w[b].d);
             }
             s += (double)d * ad[b] * dot;

@@ -37,12 +37,6 @@ static inline __m256i dot(__m256i s, __m256i lo, __m256i alo, __m256i hi, __m256
     return _mm256_add_epi32(s, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
 }
 
-/* Left to itself the compiler folds each load into both instructions that use the value. */
-static inline __m256i in_register(__m256i v) {
-    __asm__("" : "+v"(v));
-    return v;
-}
-
 /* Σ q·a of one Q4_0 block as eight float partial sums (the blocks after a row's last run). */
 static inline __m256 dot1(const slm_block_q4_0 *w, __m256i av) {
     __m256i t = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)w->qs));
@@ -66,12 +60,12 @@ static inline __attribute__((always_inline)) void rows_n(const char *const *w, i
         for (int i = 0; i < R; i++) even[i] = odd[i] = _mm256_setzero_si256();
 #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
-            __m256i alo = in_register(_mm256_load_si256((const __m256i *)(a + 64 * k)));
-            __m256i ahi = in_register(_mm256_load_si256((const __m256i *)(a + 64 * k + 32)));
+            __m256i alo = slm_in_register(_mm256_load_si256((const __m256i *)(a + 64 * k)));
+            __m256i ahi = slm_in_register(_mm256_load_si256((const __m256i *)(a + 64 * k + 32)));
 #pragma GCC unroll 4
             for (int i = 0; i < R; i++) {
                 const char *v = w[i] + (size_t)b * sizeof(slm_block_q4_0) + 16 + 32 * k;
-                __m256i x = in_register(_mm256_loadu_si256((const __m256i *)v));
+                __m256i x = slm_in_register(_mm256_loadu_si256((const __m256i *)v));
                 __m256i lo = _mm256_and_si256(x, low), hi = high_nibbles(x, gfni);
                 if (k & 1) odd[i] = dot(odd[i], lo, alo, hi, ahi, vnni);
                 else even[i] = dot(even[i], lo, alo, hi, ahi, vnni);
