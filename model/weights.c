@@ -362,9 +362,9 @@ void slm_weights_each_mat(slm_weights *w, void (*fn)(slm_mat *m, const char *wha
 
 /* One Q4_0 matrix to Q4_0X8: in place when the weights own its bytes, else copied once, the file's pages
  * it leaves given back as for realigned tensors. Matrices of fewer than 8 blocks a row stay Q4_0. */
-static int regroup(slm_weights *w, const slm_st *st, slm_mat *m, const char *what) {
+static int regroup_q4_0(slm_weights *w, const slm_st *st, slm_mat *m, const char *what) {
     int nb = m->cols / SLM_QK;
-    if (m->type != SLM_Q4_0 || nb < SLM_X8_BLOCKS) return 0;
+    if (nb < SLM_X8_BLOCKS) return 0;
     size_t bytes = slm_dtype_bytes(m->type, (size_t)m->rows, (size_t)m->cols), stride = (size_t)nb * sizeof(slm_block_q4_0);
     const int copy = in_mapped_file(st, m->data);
     char *dst = copy ? slm_weights_alloc(w, bytes) : (char *)m->data;
@@ -379,13 +379,14 @@ static int regroup(slm_weights *w, const slm_st *st, slm_mat *m, const char *wha
 
 /* One NF4 matrix to NF4X8, in place. A run holds its blocks' absmax values beside their codes, so it takes
  * the room of both: that is done only where the absmax values follow the codes in the same slab, as in
- * matrices quantized or built in memory (slm_weights_alloc packs buffers on 64-byte boundaries). Rows are rewritten from the last one, each from a copy of its
- * codes, so that no run overwrites codes not yet read. Others (blocks of another size, rows that are not
- * whole runs, checkpoints mapped from files) stay NF4. */
+ * matrices quantized or built in memory (slm_weights_alloc packs buffers on 64-byte boundaries). Rows are
+ * rewritten from the last one, each from a copy of its codes, so that no run overwrites codes not yet
+ * read. Others (blocks of another size, rows that are not whole runs, checkpoints mapped from files) stay
+ * NF4. */
 static int regroup_nf4(const slm_st *st, slm_mat *m, const char *what) {
     const size_t cols = (size_t)m->cols, codes = (size_t)m->rows * cols / 2;
     const char *end = (const char *)m->data + codes; /* where the codes end; the absmax values follow within a line of padding */
-    if (m->type != SLM_NF4 || m->block != 64 || cols % SLM_NF4X8_WEIGHTS || !m->absmax || in_mapped_file(st, m->data) ||
+    if (m->block != 64 || cols % SLM_NF4X8_WEIGHTS || !m->absmax || in_mapped_file(st, m->data) ||
         (const char *)m->absmax < end || (const char *)m->absmax > end + 64)
         return 0;
     const size_t nabs = (size_t)m->rows * cols / 64, row_out = cols / SLM_NF4X8_WEIGHTS * SLM_NF4X8_BYTES;
@@ -408,20 +409,27 @@ static int regroup_nf4(const slm_st *st, slm_mat *m, const char *what) {
     return 0;
 }
 
+static int regroup(slm_weights *w, const slm_st *st, slm_mat *m, const char *what) {
+    if (m->type == SLM_Q4_0) return regroup_q4_0(w, st, m, what);
+    if (m->type == SLM_NF4) return regroup_nf4(st, m, what);
+    return 0;
+}
+
 int slm_weights_for_cpu(slm_weights *w, const slm_st *st) {
-    if (!slm_q4_0x8_wanted()) return 0;
+    if (!slm_regroup_wanted()) return 0;
     const void *embed = w->embed.data;
-    if (regroup(w, st, &w->embed, "model.embed_tokens.weight") || regroup_nf4(st, &w->embed, "model.embed_tokens.weight"))
-        return -1;
+    if (regroup(w, st, &w->embed, "model.embed_tokens.weight")) return -1;
     if (w->lm_head.data == embed) w->lm_head = w->embed; /* tied: the same matrix */
-    else if (regroup(w, st, &w->lm_head, "lm_head.weight") || regroup_nf4(st, &w->lm_head, "lm_head.weight")) return -1;
+    else if (regroup(w, st, &w->lm_head, "lm_head.weight")) return -1;
+    static const char *const names[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                                        "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
     for (int l = 0; l < w->n_layers; l++) {
         slm_layer_weights *L = &w->layers[l];
         slm_mat *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
         for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++) {
-            char what[64];
-            snprintf(what, sizeof what, "layer %d matrix %zu", l, i);
-            if (regroup(w, st, mats[i], what) || regroup_nf4(st, mats[i], what)) return -1;
+            char what[96];
+            snprintf(what, sizeof what, "model.layers.%d.%s.weight", l, names[i]);
+            if (regroup(w, st, mats[i], what)) return -1;
         }
     }
     return 0;

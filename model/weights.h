@@ -43,7 +43,7 @@ void *slm_weights_own(slm_weights *w, void *p);
  * kernel loads 64 code bytes at a time, and loads that straddle two cache lines cost it ~11%. Buffers are
  * packed end to end, in the order they are asked for, into large regions on 2 MiB pages (runtime/hugemem.h). */
 void *slm_weights_alloc(slm_weights *w, size_t bytes);
-/* Lays the matrices out for the CPU kernels this machine runs, when slm_q4_0x8_wanted() (kernels/cpu/matmul.h):
+/* Lays the matrices out for the CPU kernels this machine runs, when slm_regroup_wanted() (kernels/cpu/matmul.h):
  * Q4_0 becomes Q4_0X8, in place, or copied once from a mapped file; NF4 with blocks of 64 and rows a multiple
  * of 512 becomes NF4X8 in place where its absmax values follow its codes (matrices quantized or built in
  * memory). Returns 0, or -1 with slm_error() set. */

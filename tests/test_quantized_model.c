@@ -30,9 +30,10 @@ static float *logits_of(slm_model *m) {
     return l;
 }
 
-static double worst_error(const float *a, const float *ref, int V) {
+/* The worst relative L2 error of a against ref over n positions of V logits each. */
+static double worst_error(const float *a, const float *ref, int n, int V) {
     double worst = 0, *r = malloc((size_t)V * sizeof(double));
-    for (int t = 0; t < NP; t++) {
+    for (int t = 0; t < n; t++) {
         for (int i = 0; i < V; i++) r[i] = ref[(size_t)t * V + i];
         double e = rel_l2(a + (size_t)t * V, r, V);
         if (e > worst) worst = e;
@@ -49,7 +50,7 @@ static void check_format(slm_dtype type, double bound) {
     CHECK(slm_model_load(&q, STORIES, &lo) == 0, "%s", slm_error());
     int V = slm_model_config(f32)->vocab_size;
     float *a = logits_of(f32), *b = logits_of(q);
-    double e = worst_error(b, a, V);
+    double e = worst_error(b, a, NP, V);
     printf("     %-5s vs f32: worst relative L2 error of the logits %.3g (bound %.3g)\n", slm_dtype_name(type), e, bound);
     CHECK(e < bound, "%s: error %.3g exceeds %.3g", slm_dtype_name(type), e, bound);
     char out[128];
@@ -255,7 +256,7 @@ static void test_q4_0_regrouped(void) {
     }
     CHECK(slm_model_save(plain, src, out, SLM_Q4_0) == 0, "save: %s", slm_error());
     CHECK(slm_model_load(&saved, out, NULL) == 0, "load saved: %s", slm_error());
-    const slm_dtype want = slm_q4_0x8_wanted() ? SLM_Q4_0X8 : SLM_Q4_0;
+    const slm_dtype want = slm_regroup_wanted() ? SLM_Q4_0X8 : SLM_Q4_0;
     const slm_mat *check[] = {&grouped->host.lm_head, &grouped->host.layers[1].wq, &grouped->host.layers[1].wo,
                               &grouped->host.layers[1].w_down, &saved->host.lm_head, &saved->host.layers[0].w_up};
     for (size_t i = 0; i < sizeof check / sizeof check[0]; i++)
@@ -266,18 +267,13 @@ static void test_q4_0_regrouped(void) {
     double worst = 0;
     for (int batch = 0; batch < 2; batch++) {
         float *a = logits20(plain, batch), *b = logits20(grouped, batch), *c = logits20(saved, batch);
-        double *ref = malloc((size_t)WIDE_V * sizeof(double));
-        for (int t = 0; t < NT; t++) {
-            for (int i = 0; i < WIDE_V; i++) ref[i] = a[(size_t)t * WIDE_V + i];
-            double e = rel_l2(b + (size_t)t * WIDE_V, ref, WIDE_V);
-            worst = e > worst ? e : worst;
-        }
+        double e = worst_error(b, a, NT, WIDE_V);
+        worst = e > worst ? e : worst;
         CHECK(memcmp(b, c, (size_t)NT * WIDE_V * sizeof(float)) == 0, "%s: the saved folder gives other logits",
               batch ? "batch" : "one by one");
         free(a);
         free(b);
         free(c);
-        free(ref);
     }
     CHECK(worst < 1e-2, "regrouped vs q4_0 layout: relative L2 %.3g", worst);
     printf("     %s: worst relative L2 against the q4_0 layout %.2e\n", slm_dtype_name(want), worst);
@@ -301,7 +297,7 @@ static void test_nf4_regrouped(void) {
         CHECK(0, "%s", slm_error());
         return;
     }
-    const slm_dtype want = slm_q4_0x8_wanted() ? SLM_NF4X8 : SLM_NF4;
+    const slm_dtype want = slm_regroup_wanted() ? SLM_NF4X8 : SLM_NF4;
     for (int l = 0; l < WIDE_L; l++) {
         const slm_layer_weights *L = &grouped->host.layers[l];
         CHECK(L->w_down.type == want, "layer %d down_proj is %s, not %s", l, slm_dtype_name(L->w_down.type), slm_dtype_name(want));
@@ -311,15 +307,10 @@ static void test_nf4_regrouped(void) {
     double worst = 0;
     for (int batch = 0; batch < 2; batch++) {
         float *a = logits20(plain, batch), *b = logits20(grouped, batch);
-        double *ref = malloc((size_t)WIDE_V * sizeof(double));
-        for (int t = 0; t < NT; t++) {
-            for (int i = 0; i < WIDE_V; i++) ref[i] = a[(size_t)t * WIDE_V + i];
-            double e = rel_l2(b + (size_t)t * WIDE_V, ref, WIDE_V);
-            worst = e > worst ? e : worst;
-        }
+        double e = worst_error(b, a, NT, WIDE_V);
+        worst = e > worst ? e : worst;
         free(a);
         free(b);
-        free(ref);
     }
     CHECK(worst < 1e-2, "regrouped vs nf4 layout: relative L2 %.3g", worst);
     printf("     %s: worst relative L2 against the nf4 layout %.2e\n", slm_dtype_name(want), worst);

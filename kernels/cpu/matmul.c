@@ -21,7 +21,7 @@ static const slm_matvec_kernel *const all_variants[SLM_NTYPES][3] = {
     [SLM_NF4X8] = {&slm_mv_nf4x8_scalar, NULL, &slm_mv_nf4x8_avx512},
 };
 
-int slm_q4_0x8_wanted(void) { return slm_isa_best() >= SLM_ISA_AVX512 && slm_cpu()->avx512_vnni; }
+int slm_regroup_wanted(void) { return slm_isa_best() >= SLM_ISA_AVX512 && slm_cpu()->avx512_vnni; }
 
 int slm_matvec_variants(slm_dtype t, const slm_matvec_kernel **out, int max) {
     int n = 0;

@@ -75,6 +75,6 @@ extern const slm_matvec_kernel slm_mv_q4_0x8_avx512vnni, slm_mv_nf4x8_avx512vnni
 
 /* Whether Q4_0 and NF4 matrices should be regrouped (Q4_0X8, NF4X8) for this CPU: when the engine runs AVX-512
  * with VNNI, where the regrouped kernels decode faster (model/weights.c, slm_weights_for_cpu). */
-int slm_q4_0x8_wanted(void);
+int slm_regroup_wanted(void);
 
 #endif
