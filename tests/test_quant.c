@@ -799,7 +799,8 @@ static void test_q4_0x8_layout(void) {
 /* NF4X8 holds the NF4 matrix it came from (blocks of 64, rows of whole runs of 512): the same bytes in
  * all, rows that dequantize to the same floats bit for bit (slm_mat_row too), a scalar kernel that gives
  * the NF4 scalar's rows bit for bit, AVX-512 kernels that give nf4/avx512's int8 results (the same rounded
- * codes and activations; only the float sums run in another order: within 1e-5 of Σ|w·x|), and an int8
+ * codes and activations; only the float sums run in another order: within 1e-5 of Σ|w·x|) and stay within
+ * the int8 path's bound of the NF4X8 scalar reference, and an int8
  * prompt kernel whose outputs are identical in both layouts. */
 static void test_nf4x8_layout(void) {
     static const int shapes[][2] = {{19, 512}, {9, 1024}, {5, 2048}, {3, 16896}};
@@ -833,13 +834,22 @@ static void test_nf4x8_layout(void) {
             const slm_matvec_kernel *v[2] = {&slm_mv_nf4x8_avx512, slm_cpu()->avx512_vnni ? &slm_mv_nf4x8_avx512vnni : NULL};
             const slm_matvec_kernel *ref = slm_cpu()->avx512_vnni ? &slm_mv_nf4_avx512 : &slm_mv_nf4_scalar;
             void *xp = prep_buf(&slm_mv_nf4_avx512, x, cols);
+            float *ys = malloc(nr * sizeof(float));
             ref->rows(yq, &q.W, x, xp, 0, rows);
+            slm_mv_nf4x8_scalar.rows(ys, &g, x, NULL, 0, rows);
             for (int k = 0; k < 2 && v[k]; k++) {
                 run_poisoned(v[k], &g, x, xp, yg, 1, rows);
-                for (int r = 1; r < rows; r++)
+                for (int r = 1; r < rows; r++) {
                     CHECK(fabs((double)yg[r] - yq[r]) <= 1e-5 * terms[r], "%s %d columns row %d: %.9g vs %s %.9g", v[k]->name, cols, r,
                           yg[r], ref->name, yq[r]);
+                    /* and against its own scalar reference, within the int8 path's bound (the float path's without VNNI) */
+                    double tol = slm_cpu()->avx512_vnni ? nf4_int8_bound(&q, x, r) : 0;
+                    tol += 1e-5 * (terms[r] + tol) + 1e-30;
+                    CHECK(fabs((double)yg[r] - ys[r]) <= tol, "%s %d columns row %d: %.9g vs nf4x8/scalar %.9g (bound %.3g)",
+                          v[k]->name, cols, r, yg[r], ys[r], tol);
+                }
             }
+            free(ys);
             free(xp);
         }
         if (slm_cpu()->avx512_vnni) {
