@@ -288,14 +288,18 @@ static void rows_nf4(float *y, const slm_mat *W, const float *x, const void *xp,
  * the two differ only in the order of the float sums. On the 16-layer Llama-3.2-1B matrix stack from DRAM
  * (one Zen 4 core) this read 28.8 GB/s against the int8 path's 25.4 (medians of 5 interleaved runs). */
 
-enum { X8_ROWS = 4, X8_HALVES = 256 }; /* rows per pass a quarter of the range apart; blocks per slice */
+enum { X8_ROWS = 4 }; /* rows per pass, a quarter of the range apart */
 
-/* Per run of blocks [h0, h1): for k = 0..7, the odd then the even activations of bytes 4k..4k+3 of each
- * block's codes (lane i from block i), then per block the int32 -128·Σx that takes out the codes' offset. */
+/* Per run: for k = 0..7, the odd then the even activations of bytes 4k..4k+3 of each block's codes (lane i
+ * from block i), then per block the int32 -128·Σx that takes out the codes' offset. The prepared activation
+ * of NF4X8 is that of the int8 path, then from the next 64-byte boundary these, made once per product. */
 enum { X8_PACK = 8 * 64 + 32 };
-static void x8_pack(int8_t *ap, const void *xp, int cols, int h0, int h1) {
+static size_t x8_packed_at(int cols) { return (prep_bytes(cols) + 63) & ~(size_t)63; }
+static size_t prep_bytes_x8(int cols) { return x8_packed_at(cols) + (size_t)(cols / SLM_NF4X8_WEIGHTS) * X8_PACK; }
+
+static void x8_pack(int8_t *ap, const void *xp, int cols) {
     const int8_t *xq = xq_of(xp, cols);
-    for (int h = h0; h < h1; h += 8, ap += X8_PACK) {
+    for (int h = 0; h < cols / HALF; h += 8, ap += X8_PACK) {
         int32_t init[8];
         for (int i = 0; i < 8; i++) {
             const int8_t *odd = xq + (size_t)((h + i) / 2) * CHUNK + ((h + i) % 2) * 32, *even = odd + 64;
@@ -311,15 +315,20 @@ static void x8_pack(int8_t *ap, const void *xp, int cols, int h0, int h1) {
     }
 }
 
-static inline __attribute__((always_inline)) void x8_rows_n(const uint8_t *const *w, int R, int h0, int h1, const void *xp,
-                                                            int cols, const int8_t *ap, __m256i table, float unit,
-                                                            float *const *y, int add, int gfni) {
+static void prep_x8(void *dst, const float *x, int cols) {
+    prep(dst, x, cols);
+    if (int8_ok(cols)) x8_pack((int8_t *)dst + x8_packed_at(cols), dst, cols);
+}
+
+static inline __attribute__((always_inline)) void x8_rows_n(const uint8_t *const *w, int R, const void *xp, int cols,
+                                                            const int8_t *ap, __m256i table, float unit, float *const *y,
+                                                            int gfni) {
     const float *xs = xs_of(xp, cols);
     const __m256i low = _mm256_set1_epi8(0x0F);
     __m256 acc[X8_ROWS];
     for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
-    for (int h = h0; h < h1; h += 8) {
-        const int8_t *a = ap + (size_t)(h - h0) / 8 * X8_PACK;
+    for (int h = 0; h < cols / HALF; h += 8) {
+        const int8_t *a = ap + (size_t)h / 8 * X8_PACK;
         const size_t at = (size_t)h / 8 * SLM_NF4X8_BYTES;
         const __m256i init = _mm256_loadu_si256((const __m256i *)(a + 8 * 64));
         __m256i even[X8_ROWS], odd[X8_ROWS];
@@ -350,36 +359,29 @@ static inline __attribute__((always_inline)) void x8_rows_n(const uint8_t *const
             acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(even[i], odd[i])), scale, acc[i]);
         }
     }
-    for (int i = 0; i < R; i++) {
-        float v = slm_hsum256(acc[i]) * unit;
-        *y[i] = add ? *y[i] + v : v;
-    }
+    for (int i = 0; i < R; i++) *y[i] = slm_hsum256(acc[i]) * unit;
 }
 
 static inline __attribute__((always_inline)) void x8_rows(float *y, const slm_mat *W, const void *xp, int r0, int r1, int gfni) {
-    _Alignas(64) int8_t ap[X8_HALVES / 8 * X8_PACK];
+    const int8_t *ap = (const int8_t *)xp + x8_packed_at(W->cols);
     const table8 t = make_table(W->code);
     const __m256i table = _mm512_castsi512_si256(t.table);
-    const int blocks = W->cols / HALF, part = (r1 - r0) / X8_ROWS;
+    const int part = (r1 - r0) / X8_ROWS;
     const size_t stride = (size_t)(W->cols / SLM_NF4X8_WEIGHTS) * SLM_NF4X8_BYTES;
     const uint8_t *base = W->data;
-    for (int h0 = 0; h0 < blocks; h0 += X8_HALVES) {
-        const int h1 = blocks - h0 > X8_HALVES ? h0 + X8_HALVES : blocks;
-        x8_pack(ap, xp, W->cols, h0, h1);
-        for (int r = r0; r < r0 + part; r++) {
-            const uint8_t *w[X8_ROWS];
-            float *yy[X8_ROWS];
-            for (int i = 0; i < X8_ROWS; i++) {
-                w[i] = base + (size_t)(r + i * part) * stride;
-                yy[i] = &y[r + i * part];
-            }
-            x8_rows_n(w, X8_ROWS, h0, h1, xp, W->cols, ap, table, t.unit, yy, h0 > 0, gfni);
+    for (int r = r0; r < r0 + part; r++) {
+        const uint8_t *w[X8_ROWS];
+        float *yy[X8_ROWS];
+        for (int i = 0; i < X8_ROWS; i++) {
+            w[i] = base + (size_t)(r + i * part) * stride;
+            yy[i] = &y[r + i * part];
         }
-        for (int r = r0 + part * X8_ROWS; r < r1; r++) {
-            const uint8_t *w[1] = {base + (size_t)r * stride};
-            float *yy[1] = {&y[r]};
-            x8_rows_n(w, 1, h0, h1, xp, W->cols, ap, table, t.unit, yy, h0 > 0, gfni);
-        }
+        x8_rows_n(w, X8_ROWS, xp, W->cols, ap, table, t.unit, yy, gfni);
+    }
+    for (int r = r0 + part * X8_ROWS; r < r1; r++) {
+        const uint8_t *w[1] = {base + (size_t)r * stride};
+        float *yy[1] = {&y[r]};
+        x8_rows_n(w, 1, xp, W->cols, ap, table, t.unit, yy, gfni);
     }
 }
 
@@ -395,8 +397,8 @@ static void rows_nf4x8(float *y, const slm_mat *W, const float *x, const void *x
 }
 
 const slm_matvec_kernel slm_mv_nf4_avx512 = {"nf4/avx512", SLM_ISA_AVX512, prep_bytes, prep, rows_nf4};
-const slm_matvec_kernel slm_mv_nf4x8_avx512 = {"nf4x8/avx512", SLM_ISA_AVX512, prep_bytes, prep, rows_nf4x8};
-const slm_matvec_kernel slm_mv_nf4x8_avx512vnni = {"nf4x8/avx512vnni", SLM_ISA_AVX512, prep_bytes, prep, rows_x8_vnni};
+const slm_matvec_kernel slm_mv_nf4x8_avx512 = {"nf4x8/avx512", SLM_ISA_AVX512, prep_bytes_x8, prep_x8, rows_nf4x8};
+const slm_matvec_kernel slm_mv_nf4x8_avx512vnni = {"nf4x8/avx512vnni", SLM_ISA_AVX512, prep_bytes_x8, prep_x8, rows_x8_vnni};
 const slm_matvec_kernel slm_mv_nf4_avx512bw = {"nf4/avx512bw", SLM_ISA_AVX512, prep_bytes_float, prep_float, rows_float};
 
 /* Rows [r0, r1) as floats for the sgemm tiles of prompt batches, code·absmax exactly as

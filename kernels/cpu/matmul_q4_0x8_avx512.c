@@ -18,11 +18,12 @@
 #include "matmul.h"
 #include "quant.h"
 
-/* Rows per pass (a quarter of the range apart), and the columns whose rearranged activations one pass
- * keeps on the stack (a multiple of 256, one run). */
-enum { ROWS = 4, SLICE = 16384 };
+enum { ROWS = 4 }; /* rows per pass, a quarter of the range apart */
 
-static size_t prep_bytes(int cols) { return slm_act_q8_bytes(cols); }
+/* The prepared activation: the int8 row of slm_act_q8_quantize, then from the next 64-byte boundary the
+ * values of its whole runs rearranged as the weights are (pack). */
+static size_t packed_at(int cols) { return (slm_act_q8_bytes(cols) + 63) & ~(size_t)63; }
+static size_t prep_bytes(int cols) { return packed_at(cols) + (size_t)(cols / (SLM_X8_BLOCKS * SLM_QK)) * SLM_X8_BLOCKS * SLM_QK; }
 
 /* The high nibble of each byte, moved down: GFNI does it in one op (the bit matrix maps bit i+4 to bit i). */
 static inline __m256i high_nibbles(__m256i x, int gfni) {
@@ -44,18 +45,18 @@ static inline __m256 dot1(const slm_block_q4_0 *w, __m256i av) {
     return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(q, av), _mm256_set1_epi16(1)));
 }
 
-/* Σ over the runs of blocks [b0, b1) of rows w[0..R-1] into y[0..R-1] (added to y when add), and over the
- * Q4_0 blocks after the last run when b1 is the row's last run. ap: the activations of pack, from b0.
- * Always inlined, so that each caller's constants remove the branches from the inner loop. */
-static inline __attribute__((always_inline)) void rows_n(const char *const *w, int R, int b0, int b1, int nb,
-                                                         const void *xp, int cols, const int8_t *ap, float *const *y,
-                                                         int add, int vnni, int gfni) {
+/* Rows w[0..R-1] into y[0..R-1]: their runs of 8 blocks, then the Q4_0 blocks after the last run. ap: the
+ * activations rearranged by pack. Always inlined, so that each caller's constants remove the branches
+ * from the inner loop. */
+static inline __attribute__((always_inline)) void rows_n(const char *const *w, int R, int nb, const void *xp, int cols,
+                                                         const int8_t *ap, float *const *y, int vnni, int gfni) {
     const float *da = slm_act_q8_scales(xp), *sums = slm_act_q8_sums(xp, cols);
     const __m256i low = _mm256_set1_epi8(0x0F);
     __m256 acc[ROWS];
     for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
-    for (int b = b0; b < b1; b += SLM_X8_BLOCKS) {
-        const int8_t *a = ap + (size_t)(b - b0) * SLM_QK;
+    const int runs = nb / SLM_X8_BLOCKS * SLM_X8_BLOCKS;
+    for (int b = 0; b < runs; b += SLM_X8_BLOCKS) {
+        const int8_t *a = ap + (size_t)b * SLM_QK;
         __m256i even[ROWS], odd[ROWS];
         for (int i = 0; i < R; i++) even[i] = odd[i] = _mm256_setzero_si256();
 #pragma GCC unroll 4
@@ -81,9 +82,9 @@ static inline __attribute__((always_inline)) void rows_n(const char *const *w, i
         }
     }
     float t[ROWS] = {0}; /* Σ dw·d_a·Σa of the Q4_0 blocks, whose offset comes off at the end */
-    if (b1 == nb / SLM_X8_BLOCKS * SLM_X8_BLOCKS) {
+    {
         const int8_t *aq = slm_act_q8_values(xp, cols);
-        for (int b = b1; b < nb; b++) {
+        for (int b = runs; b < nb; b++) {
             __m256i av = _mm256_loadu_si256((const __m256i *)(aq + (size_t)b * SLM_QK));
             for (int i = 0; i < R; i++) {
                 const slm_block_q4_0 *blk = (const slm_block_q4_0 *)(w[i] + (size_t)b * sizeof(slm_block_q4_0));
@@ -93,48 +94,44 @@ static inline __attribute__((always_inline)) void rows_n(const char *const *w, i
             }
         }
     }
-    for (int i = 0; i < R; i++) {
-        float v = slm_hsum256(acc[i]) - 8.0f * t[i];
-        *y[i] = add ? *y[i] + v : v;
-    }
+    for (int i = 0; i < R; i++) *y[i] = slm_hsum256(acc[i]) - 8.0f * t[i];
 }
 
-/* The activations of the runs in blocks [b0, b1) in the weights' order: per run, for k = 0..3, bytes
- * 8k..8k+3 of each of its 8 blocks, then bytes 8k+4..8k+7. */
-static void pack(int8_t *ap, const int8_t *aq, int b0, int b1) {
-    for (int b = b0; b < b1; b += SLM_X8_BLOCKS, ap += SLM_X8_BLOCKS * SLM_QK)
+/* The activations of a row's whole runs in the weights' order: per run, for k = 0..3, bytes 8k..8k+3 of
+ * each of its 8 blocks, then bytes 8k+4..8k+7. Done once per product in prep, not per chunk of rows. */
+static void pack(int8_t *ap, const int8_t *aq, int nb) {
+    for (int b = 0; b + SLM_X8_BLOCKS <= nb; b += SLM_X8_BLOCKS, ap += SLM_X8_BLOCKS * SLM_QK)
         for (int k = 0; k < 4; k++)
             for (int h = 0; h < 2; h++)
                 for (int i = 0; i < SLM_X8_BLOCKS; i++)
                     memcpy(ap + 64 * k + 32 * h + 4 * i, aq + (size_t)(b + i) * SLM_QK + 8 * k + 4 * h, 4);
 }
 
-/* Rows [r0, r1): ROWS at a time a quarter of the range apart, the last (r1 - r0) % ROWS one by one; rows
- * longer than SLICE columns in slices, each adding to y. */
+static void prep(void *dst, const float *x, int cols) {
+    slm_act_q8_quantize_avx512(dst, x, cols);
+    pack((int8_t *)dst + packed_at(cols), slm_act_q8_values(dst, cols), cols / SLM_QK);
+}
+
+/* Rows [r0, r1): ROWS at a time a quarter of the range apart, the last (r1 - r0) % ROWS one by one. */
 static inline __attribute__((always_inline)) void rows_generic(float *y, const slm_mat *W, const void *xp, int r0, int r1,
                                                                int vnni, int gfni) {
-    _Alignas(64) int8_t ap[SLICE];
-    int nb = W->cols / SLM_QK, runs = nb / SLM_X8_BLOCKS * SLM_X8_BLOCKS, part = (r1 - r0) / ROWS;
+    const int8_t *ap = (const int8_t *)xp + packed_at(W->cols);
+    int nb = W->cols / SLM_QK, part = (r1 - r0) / ROWS;
     const char *base = W->data;
     size_t stride = (size_t)nb * sizeof(slm_block_q4_0);
-    for (int b0 = 0;; b0 += SLICE / SLM_QK) {
-        int b1 = runs - b0 > SLICE / SLM_QK ? b0 + SLICE / SLM_QK : runs;
-        pack(ap, slm_act_q8_values(xp, W->cols), b0, b1);
-        for (int r = r0; r < r0 + part; r++) {
-            const char *w[ROWS];
-            float *yy[ROWS];
-            for (int i = 0; i < ROWS; i++) {
-                w[i] = base + (size_t)(r + i * part) * stride;
-                yy[i] = &y[r + i * part];
-            }
-            rows_n(w, ROWS, b0, b1, nb, xp, W->cols, ap, yy, b0 > 0, vnni, gfni);
+    for (int r = r0; r < r0 + part; r++) {
+        const char *w[ROWS];
+        float *yy[ROWS];
+        for (int i = 0; i < ROWS; i++) {
+            w[i] = base + (size_t)(r + i * part) * stride;
+            yy[i] = &y[r + i * part];
         }
-        for (int r = r0 + part * ROWS; r < r1; r++) {
-            const char *w[1] = {base + (size_t)r * stride};
-            float *yy[1] = {&y[r]};
-            rows_n(w, 1, b0, b1, nb, xp, W->cols, ap, yy, b0 > 0, vnni, gfni);
-        }
-        if (b1 == runs) break;
+        rows_n(w, ROWS, nb, xp, W->cols, ap, yy, vnni, gfni);
+    }
+    for (int r = r0 + part * ROWS; r < r1; r++) {
+        const char *w[1] = {base + (size_t)r * stride};
+        float *yy[1] = {&y[r]};
+        rows_n(w, 1, nb, xp, W->cols, ap, yy, vnni, gfni);
     }
 }
 
@@ -157,10 +154,7 @@ static void rows_q4_0x8(float *y, const slm_mat *W, const float *x, const void *
     else rows_bw(y, W, x, xp, r0, r1);
 }
 
-const slm_matvec_kernel slm_mv_q4_0x8_avx512 = {"q4_0x8/avx512", SLM_ISA_AVX512, prep_bytes, slm_act_q8_quantize_avx512,
-                                                rows_q4_0x8};
+const slm_matvec_kernel slm_mv_q4_0x8_avx512 = {"q4_0x8/avx512", SLM_ISA_AVX512, prep_bytes, prep, rows_q4_0x8};
 /* The variants the dispatch above does not pick on every CPU, for the tests. */
-const slm_matvec_kernel slm_mv_q4_0x8_avx512vnni = {"q4_0x8/avx512vnni", SLM_ISA_AVX512, prep_bytes,
-                                                    slm_act_q8_quantize_avx512, rows_vnni};
-const slm_matvec_kernel slm_mv_q4_0x8_avx512bw = {"q4_0x8/avx512bw", SLM_ISA_AVX512, prep_bytes, slm_act_q8_quantize_avx512,
-                                                  rows_bw};
+const slm_matvec_kernel slm_mv_q4_0x8_avx512vnni = {"q4_0x8/avx512vnni", SLM_ISA_AVX512, prep_bytes, prep, rows_vnni};
+const slm_matvec_kernel slm_mv_q4_0x8_avx512bw = {"q4_0x8/avx512bw", SLM_ISA_AVX512, prep_bytes, prep, rows_bw};
