@@ -381,15 +381,15 @@ static int regroup_q4_0(slm_weights *w, const slm_st *st, slm_mat *m, const char
  * the room of both: that is done only where the absmax values follow the codes in the same slab, as in
  * matrices quantized or built in memory (slm_weights_alloc packs buffers on 64-byte boundaries). Rows are
  * rewritten from the last one, each from a copy of its codes, so that no run overwrites codes not yet
- * read. Others (blocks of another size, rows that are not whole runs, checkpoints mapped from files) stay
- * NF4. */
+ * read. Others stay NF4: blocks of another size, rows that are not whole blocks or shorter than a run (as
+ * with Q4_0, nothing to gain there), checkpoints mapped from files. */
 static int regroup_nf4(const slm_st *st, slm_mat *m, const char *what) {
     const size_t cols = (size_t)m->cols, codes = (size_t)m->rows * cols / 2;
     const char *end = (const char *)m->data + codes; /* where the codes end; the absmax values follow within a line of padding */
-    if (m->block != 64 || cols % SLM_NF4X8_WEIGHTS || !m->absmax || in_mapped_file(st, m->data) ||
+    if (m->block != 64 || cols % 64 || cols < SLM_NF4X8_WEIGHTS || !m->absmax || in_mapped_file(st, m->data) ||
         (const char *)m->absmax < end || (const char *)m->absmax > end + 64)
         return 0;
-    const size_t nabs = (size_t)m->rows * cols / 64, row_out = cols / SLM_NF4X8_WEIGHTS * SLM_NF4X8_BYTES;
+    const size_t nabs = (size_t)m->rows * cols / 64, row_out = slm_nf4x8_row_bytes(m->cols);
     float *absmax = malloc(nabs * sizeof(float));
     uint8_t *row = malloc(cols / 2), *data = (uint8_t *)m->data;
     if (!absmax || !row) {

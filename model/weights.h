@@ -45,7 +45,7 @@ void *slm_weights_own(slm_weights *w, void *p);
 void *slm_weights_alloc(slm_weights *w, size_t bytes);
 /* Lays the matrices out for the CPU kernels this machine runs, when slm_regroup_wanted() (kernels/cpu/matmul.h):
  * Q4_0 becomes Q4_0X8, in place, or copied once from a mapped file; NF4 with blocks of 64 and rows a multiple
- * of 512 becomes NF4X8 in place where its absmax values follow its codes (matrices quantized or built in
+ * of 64 and at least 512 becomes NF4X8 in place where its absmax values follow its codes (matrices quantized or built in
  * memory). Returns 0, or -1 with slm_error() set. */
 int slm_weights_for_cpu(slm_weights *w, const slm_st *st);
 /* Calls fn on every weight matrix (the LM head only when it is not the embedding). */

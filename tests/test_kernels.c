@@ -110,13 +110,15 @@ static void test_float_rows_variants(void) {
 }
 
 /* NF4 tiles for sgemm: every variant equal to the dequantization of quant.c, on aligned and unaligned
- * blocks and row ranges, with a custom table, and without writing past its rows. */
+ * blocks and row ranges, with a custom table, and without writing past its rows; the same rows regrouped
+ * (NF4X8, blocks of 64) too. */
 static void test_float_rows_nf4(void) {
     void (*fns[])(float *, const slm_mat *, int, int) = {slm_float_rows_scalar, slm_float_rows_avx2, slm_float_rows_avx512};
     const slm_cpu_features *f = slm_cpu();
     int have[] = {1, f->avx2_fma, f->avx512};
     struct { int rows, cols, block, r0, r1, custom; } cases[] = {
         {7, 256, 64, 1, 6, 0}, {5, 192, 64, 0, 5, 0}, {6, 128, 256, 1, 5, 1}, {9, 67, 48, 2, 8, 0}, {4, 96, 32, 1, 3, 1}, {3, 48, 16, 0, 3, 0},
+        {5, 960, 64, 1, 5, 1}, {3, 1536, 64, 0, 2, 0},
     };
     float custom[16];
     for (int i = 0; i < 16; i++) custom[i] = slm_nf4_code[15 - i] * 0.5f + 0.01f * i;
@@ -132,19 +134,27 @@ static void test_float_rows_nf4(void) {
         size_t count = (size_t)(r1 - r0) * cols;
         float *want = malloc(count * sizeof(float)), *got = malloc((count + 1) * sizeof(float));
         slm_dequantize_nf4(want, codes, absmax, W.code, block, (size_t)r0 * cols, count);
-        for (int k = 0; k < 3; k++) {
-            if (!have[k]) continue;
+        uint8_t *x8 = NULL;
+        slm_mat X = W;
+        if (block == 64 && cols % 64 == 0) {
+            x8 = malloc(slm_dtype_bytes(SLM_NF4X8, (size_t)rows, (size_t)cols));
+            for (int r = 0; r < rows; r++)
+                slm_nf4x8_from_nf4(x8 + (size_t)r * slm_nf4x8_row_bytes(cols), codes + (size_t)r * cols / 2, absmax + (size_t)r * cols / 64, cols);
+            X.type = SLM_NF4X8, X.data = x8, X.absmax = NULL;
+        }
+        for (int k = 0; k < 6; k++) {
+            if (!have[k % 3] || (k >= 3 && !x8)) continue;
             got[count] = 777.0f;
-            fns[k](got, &W, r0, r1);
+            fns[k % 3](got, k < 3 ? &W : &X, r0, r1);
             int bad = 0;
             for (size_t i = 0; i < count && !bad; i++)
                 if (got[i] != want[i]) {
-                    CHECK(0, "nf4 case %zu variant %d: element %zu: %g vs %g", ci, k, i, got[i], want[i]);
+                    CHECK(0, "%s case %zu variant %d: element %zu: %g vs %g", k < 3 ? "nf4" : "nf4x8", ci, k % 3, i, got[i], want[i]);
                     bad = 1;
                 }
-            CHECK(got[count] == 777.0f, "nf4 case %zu variant %d wrote past its rows", ci, k);
+            CHECK(got[count] == 777.0f, "%s case %zu variant %d wrote past its rows", k < 3 ? "nf4" : "nf4x8", ci, k % 3);
         }
-        free(w), free(absmax), free(codes), free(want), free(got);
+        free(w), free(absmax), free(codes), free(want), free(got), free(x8);
     }
 }
 

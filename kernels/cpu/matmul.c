@@ -83,15 +83,15 @@ enum { INT8_MIN_BATCH = 16 };
 static int use_int8(const slm_mat *W, int n) {
     const slm_matvec_kernel *k = slm_matvec_best(W->type);
     if (n < INT8_MIN_BATCH || !slm_cpu()->avx512_vnni) return 0;
-    return k == &slm_mv_q8_0_avx512 || k == &slm_mv_q4_0_avx512 || k == &slm_mv_q4_0x8_avx512 || k == &slm_mv_nf4x8_avx512 ||
-           (k == &slm_mv_nf4_avx512 && slm_gemm_int8_nf4_ok(W));
+    return k == &slm_mv_q8_0_avx512 || k == &slm_mv_q4_0_avx512 || k == &slm_mv_q4_0x8_avx512 ||
+           ((k == &slm_mv_nf4_avx512 || k == &slm_mv_nf4x8_avx512) && slm_gemm_int8_nf4_ok(W));
 }
 
 /* Other NF4 batches go through sgemm too, on dequantized tiles, once they are long enough to repay the
  * dequantization (it costs more than converting F16). */
 enum { NF4_GEMM_MIN_BATCH = 16 };
 static int use_gemm(const slm_mat *W, int n) {
-    return (n >= GEMM_MIN_BATCH && is_float(W->type)) || (n >= NF4_GEMM_MIN_BATCH && W->type == SLM_NF4 && !use_int8(W, n));
+    return (n >= GEMM_MIN_BATCH && is_float(W->type)) || (n >= NF4_GEMM_MIN_BATCH && (W->type == SLM_NF4 || W->type == SLM_NF4X8) && !use_int8(W, n));
 }
 
 static size_t align64(size_t b) { return (b + 63) & ~(size_t)63; }

@@ -33,8 +33,8 @@ const slm_matvec_kernel *slm_matvec_best(slm_dtype t);
 size_t slm_matmul_scratch_bytes(const slm_mat *W, int n, int nthreads);
 void slm_matmul(slm_pool *pool, float *out, const float *x, int n, const slm_mat *W, const float *bias, void *scratch);
 
-/* Rows [r0, r1) of an F32, F16, BF16 or NF4 matrix as floats in dst[(r1 - r0) * cols]: the tiles prompt
- * batches give sgemm. A scalar reference and SIMD variants (matmul_float*.c; NF4's in
+/* Rows [r0, r1) of an F32, F16, BF16, NF4 or NF4X8 matrix as floats in dst[(r1 - r0) * cols]: the tiles
+ * prompt batches give sgemm. A scalar reference and SIMD variants (matmul_float*.c; NF4's in
  * matmul_nf4_avx512.c); slm_float_rows() picks one. NF4 comes out exactly as slm_dequantize_nf4 gives it. */
 void slm_float_rows_scalar(float *dst, const slm_mat *W, int r0, int r1);
 void slm_float_rows_avx2(float *dst, const slm_mat *W, int r0, int r1);

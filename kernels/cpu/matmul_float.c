@@ -56,6 +56,8 @@ void slm_float_rows_scalar(float *dst, const slm_mat *W, int r0, int r1) {
     if (W->type == SLM_F32) float_rows_f32(dst, W, r0, r1);
     else if (W->type == SLM_F16) float_rows_f16(dst, W, r0, r1);
     else if (W->type == SLM_BF16) float_rows_bf16(dst, W, r0, r1);
+    else if (W->type == SLM_NF4X8)
+        for (int r = r0; r < r1; r++) slm_quant_row(W, r, dst + (size_t)(r - r0) * W->cols);
     else slm_dequantize_nf4(dst, W->data, W->absmax, W->code, W->block, (size_t)r0 * W->cols, (size_t)(r1 - r0) * W->cols);
 }
 

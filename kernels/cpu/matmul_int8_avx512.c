@@ -74,12 +74,13 @@ static void nf4_row_bytes(uint8_t *dst, const slm_mat *W, int r, const uint8_t u
 
 /* The same for a row of an NF4X8 matrix: each run's codes put back in order (quant.h), then looked up. */
 static void nf4x8_row_bytes(uint8_t *dst, const slm_mat *W, int r, const uint8_t u[16]) {
-    const uint8_t *run = (const uint8_t *)W->data + (size_t)r * (size_t)(W->cols / SLM_NF4X8_WEIGHTS) * SLM_NF4X8_BYTES;
+    const uint8_t *row = (const uint8_t *)W->data + (size_t)r * slm_nf4x8_row_bytes(W->cols);
     uint8_t codes[SLM_NF4X8_WEIGHTS / 2];
-    for (int c = 0; c < W->cols; c += SLM_NF4X8_WEIGHTS, run += SLM_NF4X8_BYTES) {
-        for (int k = 0; k < 8; k++)
-            for (int i = 0; i < 8; i++) memcpy(codes + 32 * i + 4 * k, run + 32 + 32 * k + 4 * i, 4);
-        code_bytes(dst + c, codes, SLM_NF4X8_WEIGHTS, u);
+    for (int c = 0; c < W->cols; c += SLM_NF4X8_WEIGHTS) {
+        int t;
+        const uint8_t *run = slm_nf4x8_run(row, W->cols, c, &t);
+        slm_nf4x8_run_codes(codes, run, t);
+        code_bytes(dst + c, codes, 64 * t, u);
     }
 }
 
@@ -113,10 +114,8 @@ static void repack(char *pack, const slm_mat *W, int r0, int rows) {
                     size_t e = (size_t)(r0 + g * GROUP + i) * (size_t)W->cols + (size_t)b * SLM_QK;
                     if (i >= n) scale[i] = 0.0f;
                     else if (nf4x8) {
-                        const int c = b * SLM_QK, runs = W->cols / SLM_NF4X8_WEIGHTS;
-                        const uint8_t *run = (const uint8_t *)W->data +
-                                             ((size_t)(r0 + g * GROUP + i) * runs + (size_t)(c / SLM_NF4X8_WEIGHTS)) * SLM_NF4X8_BYTES;
-                        scale[i] = slm_nf4x8_absmax(run, c % SLM_NF4X8_WEIGHTS) * unit;
+                        const uint8_t *row = (const uint8_t *)W->data + (size_t)(r0 + g * GROUP + i) * slm_nf4x8_row_bytes(W->cols);
+                        scale[i] = slm_nf4x8_absmax(row, W->cols, b * SLM_QK) * unit;
                     } else scale[i] = W->absmax[e / (size_t)W->block] * unit;
                 }
                 for (int k = 0; k < 8; k++)

@@ -24,15 +24,13 @@ static void rows_nf4(float *y, const slm_mat *W, const float *x, const void *xp,
 static void rows_nf4x8(float *y, const slm_mat *W, const float *x, const void *xp, int r0, int r1) {
     (void)xp;
     const float *code = W->code ? W->code : slm_nf4_code;
-    const size_t row_bytes = (size_t)(W->cols / SLM_NF4X8_WEIGHTS) * SLM_NF4X8_BYTES;
     for (int r = r0; r < r1; r++) {
-        const uint8_t *run = (const uint8_t *)W->data + (size_t)r * row_bytes;
+        const uint8_t *row = (const uint8_t *)W->data + (size_t)r * slm_nf4x8_row_bytes(W->cols);
         double s = 0;
-        for (int c = 0; c < W->cols; c += SLM_NF4X8_WEIGHTS, run += SLM_NF4X8_BYTES)
-            for (int j = 0; j < SLM_NF4X8_WEIGHTS; j++) {
-                float w = code[slm_nf4x8_code(run, j)] * slm_nf4x8_absmax(run, j);
-                s += (double)w * x[c + j];
-            }
+        for (int c = 0; c < W->cols; c++) {
+            float w = code[slm_nf4x8_code(row, W->cols, c)] * slm_nf4x8_absmax(row, W->cols, c);
+            s += (double)w * x[c];
+        }
         y[r] = (float)s;
     }
 }

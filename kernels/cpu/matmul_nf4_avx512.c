@@ -284,24 +284,29 @@ static void rows_nf4(float *y, const slm_mat *W, const float *x, const void *xp,
 /* ---- NF4X8: the int8 path on regrouped rows ----
  * Each run of 8 blocks (quant.h) is its 8 absmax values and eight 32-byte vectors in which lane i holds
  * 8 weights of block i, so a row is one stream, read with 256-bit loads, and after a run's 16 vpdpbusd
- * each lane holds one block's sum. The codes and activations are rounded as on the int8 path above, so
- * the two differ only in the order of the float sums. On the 16-layer Llama-3.2-1B matrix stack from DRAM
- * (one Zen 4 core) this read 28.8 GB/s against the int8 path's 25.4 (medians of 5 interleaved runs). */
+ * each lane holds one block's sum. A last run of t < 8 blocks takes the same steps with masked loads, its
+ * lanes from t on zero. The codes and activations are rounded as on the int8 path above, so the two
+ * differ only in the order of the float sums. On the 16-layer Llama-3.2-1B matrix stack from DRAM (one
+ * Zen 4 core) this read 28.8 GB/s against the int8 path's 25.4 (medians of 5 interleaved runs). */
 
 enum { X8_ROWS = 4 }; /* rows per pass, a quarter of the range apart */
 
 /* Per run: for k = 0..7, the odd then the even activations of bytes 4k..4k+3 of each block's codes (lane i
- * from block i), then per block the int32 -128·Σx that takes out the codes' offset. The prepared activation
- * of NF4X8 is that of the int8 path, then from the next 64-byte boundary these, made once per product. */
+ * from block i), then per block the int32 -128·Σx that takes out the codes' offset; lanes past a short last
+ * run are zero. The prepared activation of NF4X8 is that of the int8 path, then from the next 64-byte
+ * boundary these, made once per product. */
 enum { X8_PACK = 8 * 64 + 32 };
+static int x8_runs(int cols) { return (cols + SLM_NF4X8_WEIGHTS - 1) / SLM_NF4X8_WEIGHTS; }
 static size_t x8_packed_at(int cols) { return (prep_bytes(cols) + 63) & ~(size_t)63; }
-static size_t prep_bytes_x8(int cols) { return x8_packed_at(cols) + (size_t)(cols / SLM_NF4X8_WEIGHTS) * X8_PACK; }
+static size_t prep_bytes_x8(int cols) { return x8_packed_at(cols) + (size_t)x8_runs(cols) * X8_PACK; }
 
 static void x8_pack(int8_t *ap, const void *xp, int cols) {
     const int8_t *xq = xq_of(xp, cols);
-    for (int h = 0; h < cols / HALF; h += 8, ap += X8_PACK) {
-        int32_t init[8];
-        for (int i = 0; i < 8; i++) {
+    const int halves = cols / HALF;
+    memset(ap, 0, (size_t)x8_runs(cols) * X8_PACK);
+    for (int h = 0; h < halves; h += 8, ap += X8_PACK) {
+        int32_t init[8] = {0};
+        for (int i = 0; i < 8 && h + i < halves; i++) {
             const int8_t *odd = xq + (size_t)((h + i) / 2) * CHUNK + ((h + i) % 2) * 32, *even = odd + 64;
             int sum = 0;
             for (int k = 0; k < 8; k++) {
@@ -320,45 +325,60 @@ static void prep_x8(void *dst, const float *x, int cols) {
     if (int8_ok(cols)) x8_pack((int8_t *)dst + x8_packed_at(cols), dst, cols);
 }
 
+/* Vector k of a run of t blocks at p: 4t bytes. */
+static inline __m256i x8_codes(const uint8_t *p, int t, int k) {
+    if (t == 8) return _mm256_loadu_si256((const __m256i *)(p + 32 + 32 * k));
+    return _mm256_maskz_loadu_epi8((__mmask32)((1u << 4 * t) - 1), p + 4 * t + 4 * t * k);
+}
+
+/* One run of t blocks (8, or fewer at the end of a row) at byte at of each of R rows, activations a, the x
+ * scales of its blocks xs, added to acc. */
+static inline __attribute__((always_inline)) void x8_run(const uint8_t *const *w, int R, size_t at, int t, const int8_t *a,
+                                                         const float *xs, __m256i table, __m256 *acc, int gfni) {
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    const __mmask8 lanes = (__mmask8)((1u << t) - 1);
+    const __m256i init = _mm256_loadu_si256((const __m256i *)(a + 8 * 64));
+    __m256i even[X8_ROWS], odd[X8_ROWS];
+    for (int i = 0; i < R; i++) {
+        even[i] = init;
+        odd[i] = _mm256_setzero_si256();
+    }
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++) {
+        __m256i ao = slm_in_register(_mm256_load_si256((const __m256i *)(a + 64 * k)));
+        __m256i ae = slm_in_register(_mm256_load_si256((const __m256i *)(a + 64 * k + 32)));
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) {
+            __m256i x = slm_in_register(x8_codes(w[i] + at, t, k));
+            __m256i hi = gfni ? _mm256_gf2p8affine_epi64_epi8(x, _mm256_set1_epi64x(0x1020408000000000LL), 0)
+                              : _mm256_and_si256(_mm256_srli_epi16(x, 4), low);
+            __m256i s = k & 1 ? odd[i] : even[i];
+            s = _mm256_dpbusd_epi32(s, _mm256_shuffle_epi8(table, _mm256_and_si256(x, low)), ao);
+            s = _mm256_dpbusd_epi32(s, _mm256_shuffle_epi8(table, hi), ae);
+            if (k & 1) odd[i] = s;
+            else even[i] = s;
+        }
+    }
+    const __m256 x8 = t == 8 ? _mm256_loadu_ps(xs) : _mm256_maskz_loadu_ps(lanes, xs);
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) {
+        const __m256 absmax = t == 8 ? _mm256_loadu_ps((const float *)(w[i] + at)) : _mm256_maskz_loadu_ps(lanes, w[i] + at);
+        acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(even[i], odd[i])), _mm256_mul_ps(absmax, x8), acc[i]);
+    }
+}
+
 static inline __attribute__((always_inline)) void x8_rows_n(const uint8_t *const *w, int R, const void *xp, int cols,
                                                             const int8_t *ap, __m256i table, float unit, float *const *y,
                                                             int gfni) {
     const float *xs = xs_of(xp, cols);
-    const __m256i low = _mm256_set1_epi8(0x0F);
+    const int halves = cols / HALF, whole = halves / 8 * 8;
     __m256 acc[X8_ROWS];
     for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
-    for (int h = 0; h < cols / HALF; h += 8) {
-        const int8_t *a = ap + (size_t)h / 8 * X8_PACK;
-        const size_t at = (size_t)h / 8 * SLM_NF4X8_BYTES;
-        const __m256i init = _mm256_loadu_si256((const __m256i *)(a + 8 * 64));
-        __m256i even[X8_ROWS], odd[X8_ROWS];
-        for (int i = 0; i < R; i++) {
-            even[i] = init;
-            odd[i] = _mm256_setzero_si256();
-        }
-#pragma GCC unroll 8
-        for (int k = 0; k < 8; k++) {
-            __m256i ao = slm_in_register(_mm256_load_si256((const __m256i *)(a + 64 * k)));
-            __m256i ae = slm_in_register(_mm256_load_si256((const __m256i *)(a + 64 * k + 32)));
-#pragma GCC unroll 4
-            for (int i = 0; i < R; i++) {
-                __m256i x = slm_in_register(_mm256_loadu_si256((const __m256i *)(w[i] + at + 32 + 32 * k)));
-                __m256i hi = gfni ? _mm256_gf2p8affine_epi64_epi8(x, _mm256_set1_epi64x(0x1020408000000000LL), 0)
-                                  : _mm256_and_si256(_mm256_srli_epi16(x, 4), low);
-                __m256i s = k & 1 ? odd[i] : even[i];
-                s = _mm256_dpbusd_epi32(s, _mm256_shuffle_epi8(table, _mm256_and_si256(x, low)), ao);
-                s = _mm256_dpbusd_epi32(s, _mm256_shuffle_epi8(table, hi), ae);
-                if (k & 1) odd[i] = s;
-                else even[i] = s;
-            }
-        }
-        const __m256 x8 = _mm256_loadu_ps(xs + h);
-#pragma GCC unroll 4
-        for (int i = 0; i < R; i++) {
-            const __m256 scale = _mm256_mul_ps(_mm256_loadu_ps((const float *)(w[i] + at)), x8);
-            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(even[i], odd[i])), scale, acc[i]);
-        }
-    }
+    for (int h = 0; h < whole; h += 8)
+        x8_run(w, R, (size_t)h / 8 * SLM_NF4X8_BYTES, 8, ap + (size_t)h / 8 * X8_PACK, xs + h, table, acc, gfni);
+    if (whole < halves)
+        x8_run(w, R, (size_t)whole / 8 * SLM_NF4X8_BYTES, halves - whole, ap + (size_t)whole / 8 * X8_PACK, xs + whole, table,
+               acc, gfni);
     for (int i = 0; i < R; i++) *y[i] = slm_hsum256(acc[i]) * unit;
 }
 
@@ -367,7 +387,7 @@ static inline __attribute__((always_inline)) void x8_rows(float *y, const slm_ma
     const table8 t = make_table(W->code);
     const __m256i table = _mm512_castsi512_si256(t.table);
     const int part = (r1 - r0) / X8_ROWS;
-    const size_t stride = (size_t)(W->cols / SLM_NF4X8_WEIGHTS) * SLM_NF4X8_BYTES;
+    const size_t stride = slm_nf4x8_row_bytes(W->cols);
     const uint8_t *base = W->data;
     for (int r = r0; r < r0 + part; r++) {
         const uint8_t *w[X8_ROWS];
@@ -401,26 +421,47 @@ const slm_matvec_kernel slm_mv_nf4x8_avx512 = {"nf4x8/avx512", SLM_ISA_AVX512, p
 const slm_matvec_kernel slm_mv_nf4x8_avx512vnni = {"nf4x8/avx512vnni", SLM_ISA_AVX512, prep_bytes_x8, prep_x8, rows_x8_vnni};
 const slm_matvec_kernel slm_mv_nf4_avx512bw = {"nf4/avx512bw", SLM_ISA_AVX512, prep_bytes_float, prep_float, rows_float};
 
+/* 32 weights from 16 code bytes, in order, with table t (the code table times their block's absmax):
+ * vpermps looks up the high nibbles (the even weights) and the low ones (the odd), and two two-source
+ * permutes interleave them. */
+static inline void floats32(float *dst, const uint8_t *codes, __m512 t) {
+    const __m512i first = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i second = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)codes));
+    __m512 even = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), t), odd = _mm512_permutexvar_ps(v, t);
+    _mm512_storeu_ps(dst, _mm512_permutex2var_ps(even, first, odd));
+    _mm512_storeu_ps(dst + 16, _mm512_permutex2var_ps(even, second, odd));
+}
+
+/* NF4X8 rows: each run's codes put back in order first (quant.h). */
+static void nf4x8_floats(float *dst, const slm_mat *W, int r0, int r1, __m512 table) {
+    uint8_t codes[SLM_NF4X8_WEIGHTS / 2];
+    for (int r = r0; r < r1; r++, dst += W->cols) {
+        const uint8_t *row = (const uint8_t *)W->data + (size_t)r * slm_nf4x8_row_bytes(W->cols);
+        for (int c = 0; c < W->cols; c += SLM_NF4X8_WEIGHTS) {
+            int t;
+            const uint8_t *run = slm_nf4x8_run(row, W->cols, c, &t);
+            slm_nf4x8_run_codes(codes, run, t);
+            for (int i = 0; i < 64 * t; i += 32)
+                floats32(dst + c + i, codes + i / 2, _mm512_mul_ps(table, _mm512_set1_ps(slm_nf4x8_absmax(row, W->cols, c + i))));
+        }
+    }
+}
+
 /* Rows [r0, r1) as floats for the sgemm tiles of prompt batches, code·absmax exactly as
- * slm_dequantize_nf4 forms it: 16 code bytes give 32 weights, vpermps looks up the high nibbles (the
- * even weights) and the low ones (the odd) in the table times the block's absmax, and two two-source
- * permutes interleave them. Runs of 32 that might cross a block (block % 32 != 0, an odd start) take
+ * slm_dequantize_nf4 forms it. Runs of 32 that might cross a block (block % 32 != 0, an odd start) take
  * the scalar dequantization. */
 void slm_nf4_rows_avx512(float *dst, const slm_mat *W, int r0, int r1) {
     const float *code = W->code ? W->code : slm_nf4_code;
+    const __m512 table = _mm512_loadu_ps(code);
+    if (W->type == SLM_NF4X8) {
+        nf4x8_floats(dst, W, r0, r1, table);
+        return;
+    }
     size_t start = (size_t)r0 * (size_t)W->cols, n = (size_t)(r1 - r0) * (size_t)W->cols, block = (size_t)W->block, i = 0;
     const uint8_t *codes = W->data;
-    if (block % 32 == 0 && start % 32 == 0) {
-        const __m512 table = _mm512_loadu_ps(code);
-        const __m512i first = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-        const __m512i second = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-        for (; i + 32 <= n; i += 32) {
-            __m512 t = _mm512_mul_ps(table, _mm512_set1_ps(W->absmax[(start + i) / block]));
-            __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(codes + (start + i) / 2)));
-            __m512 even = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), t), odd = _mm512_permutexvar_ps(v, t);
-            _mm512_storeu_ps(dst + i, _mm512_permutex2var_ps(even, first, odd));
-            _mm512_storeu_ps(dst + i + 16, _mm512_permutex2var_ps(even, second, odd));
-        }
-    }
+    if (block % 32 == 0 && start % 32 == 0)
+        for (; i + 32 <= n; i += 32)
+            floats32(dst + i, codes + (start + i) / 2, _mm512_mul_ps(table, _mm512_set1_ps(W->absmax[(start + i) / block])));
     if (i < n) slm_dequantize_nf4(dst + i, codes, W->absmax, code, W->block, start + i, n - i);
 }

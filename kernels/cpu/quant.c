@@ -112,17 +112,21 @@ void slm_dequantize_q4_0x8(float *dst, const void *row, size_t n) {
 void slm_nf4x8_from_nf4(void *dst, const uint8_t *codes, const float *absmax, int cols) {
     uint8_t *out = dst;
     for (int c = 0; c < cols; c += SLM_NF4X8_WEIGHTS, out += SLM_NF4X8_BYTES, codes += SLM_NF4X8_WEIGHTS / 2) {
-        memcpy(out, absmax + c / 64, 8 * sizeof(float));
+        const int t = (cols - c) / 64 < 8 ? (cols - c) / 64 : 8;
+        memcpy(out, absmax + c / 64, (size_t)t * sizeof(float));
         for (int k = 0; k < 8; k++)
-            for (int i = 0; i < 8; i++) memcpy(out + 32 + 32 * k + 4 * i, codes + 32 * i + 4 * k, 4);
+            for (int i = 0; i < t; i++) memcpy(out + 4 * t + 4 * t * k + 4 * i, codes + 32 * i + 4 * k, 4);
     }
+}
+
+void slm_nf4x8_run_codes(uint8_t *codes, const uint8_t *run, int t) {
+    for (int k = 0; k < 8; k++)
+        for (int i = 0; i < t; i++) memcpy(codes + 32 * i + 4 * k, run + 4 * t + 4 * t * k + 4 * i, 4);
 }
 
 void slm_dequantize_nf4x8(float *dst, const void *row, const float *code, int cols) {
     if (!code) code = slm_nf4_code;
-    const uint8_t *run = row;
-    for (int c = 0; c < cols; c += SLM_NF4X8_WEIGHTS, run += SLM_NF4X8_BYTES)
-        for (int j = 0; j < SLM_NF4X8_WEIGHTS; j++) dst[c + j] = code[slm_nf4x8_code(run, j)] * slm_nf4x8_absmax(run, j);
+    for (int j = 0; j < cols; j++) dst[j] = code[slm_nf4x8_code(row, cols, j)] * slm_nf4x8_absmax(row, cols, j);
 }
 
 /* The index of the nearest code value, as bitsandbytes' quantize_4bit picks it on the CPU: the number
@@ -207,8 +211,7 @@ void slm_quant_row(const slm_mat *W, int r, float *dst) {
     case SLM_Q4_0X8: slm_dequantize_q4_0x8(dst, (const slm_block_q4_0 *)W->data + (size_t)r * (cols / SLM_QK), cols); break;
     case SLM_NF4: slm_dequantize_nf4(dst, W->data, W->absmax, W->code, W->block, (size_t)r * cols, cols); break;
     case SLM_NF4X8:
-        slm_dequantize_nf4x8(dst, (const uint8_t *)W->data + (size_t)r * (cols / SLM_NF4X8_WEIGHTS) * SLM_NF4X8_BYTES, W->code,
-                             W->cols);
+        slm_dequantize_nf4x8(dst, (const uint8_t *)W->data + (size_t)r * slm_nf4x8_row_bytes(W->cols), W->code, W->cols);
         break;
     default: break;
     }
@@ -226,8 +229,7 @@ int slm_quant_check(const slm_mat *W, const char *what) {
             return slm_fail("%s: %d columns is not a multiple of %d, which %s needs", what, W->cols, SLM_QK, name);
         return 0;
     case SLM_NF4X8:
-        if (W->cols % SLM_NF4X8_WEIGHTS)
-            return slm_fail("%s: %d columns is not a multiple of %d, which nf4x8 needs", what, W->cols, SLM_NF4X8_WEIGHTS);
+        if (W->cols % 64) return slm_fail("%s: %d columns is not a multiple of 64, which nf4x8 needs", what, W->cols);
         return 0;
     case SLM_NF4:
         if (W->block <= 0) return slm_fail("%s: blocksize %d is not positive (nf4)", what, W->block);
