@@ -12,11 +12,11 @@
  *         the 8 blocks' sums with nothing to add across lanes. The last cols/32 % 8 blocks of a row
  *         stay as Q4_0.
  *   NF4X8  NF4 regrouped in memory for the AVX-512 kernel, when blocks are 64 weights and rows a multiple
- *         of 64: along each row, every run of 8 blocks (the last run of a row may hold t < 8) becomes
- *         their t float absmax values, then eight vectors of 4t bytes; in vector k, bytes 4i..4i+3 are
- *         the code bytes 4k..4k+3 of block i (weights 8k..8k+7, the first of each pair in the high
- *         nibble). So block i's weights meet in lane i, and a row is one stream instead of codes and
- *         scales apart. 36 bytes per 64 weights, as before.
+ *         of 64: along each row, every run of 8 blocks becomes their 8 float absmax values, then eight
+ *         32-byte vectors; in vector k, bytes 4i..4i+3 are the code bytes 4k..4k+3 of block i (weights
+ *         8k..8k+7, the first of each pair in the high nibble). So block i's weights meet in lane i, and
+ *         a row is one stream instead of codes and scales apart. The last t = cols/64 % 8 blocks of a
+ *         row stay as NF4: their t absmax values, then their codes. 36 bytes per 64 weights, as before.
  *   NF4   bitsandbytes NormalFloat4: the matrix flattened row-major into blocks of `block` weights
  *         (the last one may be short), fp32 absmax per block, a 4-bit index into a 16-value code
  *         table per weight, element 2k in the high nibble of byte k; x = code[q]·absmax.
@@ -50,11 +50,12 @@ enum { SLM_NF4X8_WEIGHTS = 512, SLM_NF4X8_BYTES = 288 };
 void slm_nf4x8_from_nf4(void *dst, const uint8_t *codes, const float *absmax, int cols);
 /* One NF4X8 row as floats, code[q]·absmax exactly as slm_dequantize_nf4 forms them; code NULL: slm_nf4_code. */
 void slm_dequantize_nf4x8(float *dst, const void *row, const float *code, int cols);
-/* The 32t code bytes of a run of t blocks back in NF4 order, block after block. */
+/* The 32t code bytes of a run of t blocks (8, or the t < 8 that end a row) in NF4 order, block after block. */
 void slm_nf4x8_run_codes(uint8_t *codes, const uint8_t *run, int t);
 /* The bytes of one NF4X8 row of cols weights. */
 static inline size_t slm_nf4x8_row_bytes(int cols) { return (size_t)cols / 64 * 36; }
-/* The run that holds weight j of an NF4X8 row of cols weights, and how many blocks it holds. */
+/* The run that holds weight j of an NF4X8 row of cols weights, and how many blocks it holds (fewer than 8:
+ * the blocks at the end of a row that stay as NF4). */
 static inline const uint8_t *slm_nf4x8_run(const uint8_t *row, int cols, int j, int *t) {
     const int run = j / SLM_NF4X8_WEIGHTS, left = cols / 64 - 8 * run;
     *t = left < 8 ? left : 8;
@@ -65,7 +66,7 @@ static inline int slm_nf4x8_code(const uint8_t *row, int cols, int j) {
     int t;
     const uint8_t *run = slm_nf4x8_run(row, cols, j, &t);
     const int w = j % 64, i = j / 64 % 8;
-    const uint8_t b = run[4 * t + 4 * t * (w / 8) + 4 * i + (w % 8) / 2];
+    const uint8_t b = t == 8 ? run[32 + 32 * (w / 8) + 4 * i + (w % 8) / 2] : run[4 * t + 32 * i + w / 2];
     return w & 1 ? b & 0x0F : b >> 4;
 }
 static inline float slm_nf4x8_absmax(const uint8_t *row, int cols, int j) {
