@@ -150,6 +150,28 @@ static const float *f32_tensor(slm_weights *w, const slm_st *st, const char *nam
     return aligned(w, st, t, 4);
 }
 
+/* Whether an NF4 matrix of this block size and row length can be regrouped as NF4X8 (slm_weights_for_cpu):
+ * rows of whole 64-weight blocks, at least a run of 8 long (shorter rows gain nothing). */
+static int nf4x8_shape(int block, int cols) { return block == 64 && cols % 64 == 0 && cols >= SLM_NF4X8_WEIGHTS; }
+
+/* The codes of a bitsandbytes matrix the CPU backend will regroup, copied with its *absmax values right
+ * after them into one buffer, so that the regrouping can be done in place; the file's pages are given back.
+ * *absmax then points into the buffer. */
+static const void *codes_with_absmax(slm_weights *w, const slm_st *st, const slm_st_tensor *t, const float **absmax, size_t n) {
+    const size_t at = round_up(t->nbytes, 64);
+    char *buf = slm_weights_alloc(w, at + n * sizeof(float));
+    if (!buf) {
+        slm_fail("%s: tensor '%s': out of memory", t->file, t->name);
+        return NULL;
+    }
+    memcpy(buf, t->data, t->nbytes);
+    memcpy(buf + at, *absmax, n * sizeof(float));
+    release_pages(st, t);
+    release_range(st, *absmax, n * sizeof(float));
+    *absmax = (const float *)(buf + at);
+    return buf;
+}
+
 /* bitsandbytes 4-bit (formats.md §3): `name` holds the packed codes; its quant state sits in the
  * tensors name.absmax, name.quant_map, name.nested_* and a JSON blob name.quant_state.bitsandbytes__nf4
  * (or __fp4). The code table comes from quant_map, so FP4 runs on the same kernels as NF4. */
@@ -165,6 +187,7 @@ static int map_bnb(slm_weights *w, const slm_st *st, const slm_st_tensor *t, int
     cJSON *js = cJSON_ParseWithLength(state->data, state->nbytes);
     if (!js) return slm_fail("%s: tensor '%s': quant_state is not valid JSON", t->file, state->name);
     int rc = -1;
+    float *dec = NULL; /* absmax decoded from 8 bits (double quantization), held here until placed */
     const cJSON *bs = cJSON_GetObjectItemCaseSensitive(js, "blocksize");
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(js, "shape");
     const cJSON *qt = cJSON_GetObjectItemCaseSensitive(js, "quant_type");
@@ -215,9 +238,9 @@ static int map_bnb(slm_weights *w, const slm_st *st, const slm_st_tensor *t, int
         const float *nabs = f32_tensor(w, st, key, (nblocks + nested - 1) / nested);
         snprintf(key, sizeof key, "%s.nested_quant_map", t->name);
         const float *nmap = nabs ? f32_tensor(w, st, key, 256) : NULL;
-        float *dec = slm_weights_own(w, malloc((size_t)nblocks * sizeof(float)));
-        if (!nabs || !nmap || !dec) {
-            if (!dec) slm_fail("out of memory");
+        if (!nabs || !nmap) goto out;
+        if (!(dec = malloc((size_t)nblocks * sizeof(float)))) {
+            slm_fail("out of memory");
             goto out;
         }
         slm_nf4_decode_absmax(dec, am->data, (int)nblocks, nabs, nmap, nested, (float)off->valuedouble);
@@ -227,11 +250,22 @@ static int map_bnb(slm_weights *w, const slm_st *st, const slm_st_tensor *t, int
     }
     /* the kernel loads 64 code bytes at a time and runs ~11% slower when the loads straddle cache lines;
      * transformers aligns tensors only to their element size */
-    const void *codes = aligned(w, st, t, 64);
-    if (!codes) goto out;
+    const void *codes;
+    if (slm_regroup_wanted() && nf4x8_shape(block, cols)) {
+        if (!(codes = codes_with_absmax(w, st, t, &absmax, (size_t)nblocks))) goto out;
+    } else {
+        float *kept = dec; /* the weights free it from here on, even when owning it fails */
+        dec = NULL;
+        if (kept && !slm_weights_own(w, kept)) {
+            slm_fail("out of memory");
+            goto out;
+        }
+        if (!(codes = aligned(w, st, t, 64))) goto out;
+    }
     *m = (slm_mat){.type = SLM_NF4, .rows = rows, .cols = cols, .data = codes, .absmax = absmax, .code = map, .block = block};
     rc = 0;
 out:
+    free(dec);
     cJSON_Delete(js);
     return rc;
 }
@@ -386,7 +420,7 @@ static int regroup_q4_0(slm_weights *w, const slm_st *st, slm_mat *m, const char
 static int regroup_nf4(const slm_st *st, slm_mat *m, const char *what) {
     const size_t cols = (size_t)m->cols, codes = (size_t)m->rows * cols / 2;
     const char *end = (const char *)m->data + codes; /* where the codes end; the absmax values follow within a line of padding */
-    if (m->block != 64 || cols % 64 || cols < SLM_NF4X8_WEIGHTS || !m->absmax || in_mapped_file(st, m->data) ||
+    if (!nf4x8_shape(m->block, m->cols) || !m->absmax || in_mapped_file(st, m->data) ||
         (const char *)m->absmax < end || (const char *)m->absmax > end + 64)
         return 0;
     const size_t nabs = (size_t)m->rows * cols / 64, row_out = slm_nf4x8_row_bytes(m->cols);

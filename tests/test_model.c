@@ -116,6 +116,7 @@ static void bnb(const char *name) {
 static void test_bnb_nf4(void) { bnb("nf4"); }
 static void test_bnb_nf4_double_quant(void) { bnb("nf4_dq"); }
 static void test_bnb_fp4(void) { bnb("fp4"); }
+static void test_bnb_nf4_wide(void) { bnb("nf4_wide"); }
 
 static void test_stories260k(void) {
     double e = check_model("../shared/models/stories260K", "tests/fixtures/stories260K", "prompt.txt", 1e-4, 60);
@@ -250,6 +251,7 @@ int main(void) {
     RUN(test_bnb_nf4);
     RUN(test_bnb_nf4_double_quant);
     RUN(test_bnb_fp4);
+    RUN(test_bnb_nf4_wide);
     RUN(test_stories260k);
     RUN(test_batch_equals_sequential);
     RUN(test_int8_batch_vs_sequential);

@@ -324,6 +324,57 @@ static void test_nf4_regrouped(void) {
     slm_model_free(grouped);
 }
 
+/* A bitsandbytes checkpoint as transformers saves it (NF4, double quantization), whose down projections
+ * have rows of 576 (a run and a block): on a CPU with AVX-512 VNNI they are copied once, with their absmax
+ * values beside them, and regrouped (NF4X8); kept in their own layout (keep_layout) they stay NF4. Decoded
+ * one token at a time, the two give the same logits but for the order of float sums (bound 1e-5), and both
+ * stay within the int8 path's rounding of transformers' logits (bound 0.1; measured 4.6e-2, as codes and
+ * activations round to 1/127 of their block's largest value, here with every row but the down
+ * projections' only 64 wide). Prompt
+ * batches are checked against transformers at 1e-4 in tests/test_model.c. */
+static void test_bnb_regrouped(void) {
+    const char *dir = "tests/fixtures/bnb/nf4_wide";
+    int tokens[64];
+    char path[256];
+    snprintf(path, sizeof path, "%s/tokens.txt", dir);
+    const int n = test_read_ids(path, tokens, 64);
+    slm_model *plain, *grouped;
+    slm_load_opts keep = {.keep_layout = 1};
+    if (n <= 0 || slm_model_load(&plain, dir, &keep) || slm_model_load(&grouped, dir, NULL)) {
+        CHECK(0, "%s: %s", dir, n <= 0 ? "no tokens" : slm_error());
+        return;
+    }
+    const int V = slm_model_config(grouped)->vocab_size;
+    snprintf(path, sizeof path, "%s/logits.f32", dir);
+    float *ref = test_read_floats(path, (size_t)n * V);
+    const slm_dtype want = slm_regroup_wanted() ? SLM_NF4X8 : SLM_NF4;
+    for (int l = 0; l < 2; l++) {
+        CHECK(grouped->host.layers[l].w_down.type == want, "layer %d down_proj is %s, not %s", l,
+              slm_dtype_name(grouped->host.layers[l].w_down.type), slm_dtype_name(want));
+        CHECK(grouped->host.layers[l].w_up.type == SLM_NF4, "layer %d up_proj (rows of 64) is not nf4", l);
+        CHECK(plain->host.layers[l].w_down.type == SLM_NF4, "keep_layout: layer %d down_proj regrouped", l);
+    }
+    float *got[2];
+    slm_model *models[2] = {plain, grouped};
+    for (int k = 0; k < 2; k++) {
+        got[k] = malloc((size_t)n * V * sizeof(float));
+        slm_session *s = slm_session_new(models[k], 64);
+        for (int t = 0; t < n; t++)
+            CHECK(s && slm_eval(s, &tokens[t], 1, got[k] + (size_t)t * V, 0) == 0, "eval: %s", slm_error());
+        slm_session_free(s);
+    }
+    const double same = worst_error(got[1], got[0], n, V), a = ref ? worst_error(got[0], ref, n, V) : 1,
+                 b = ref ? worst_error(got[1], ref, n, V) : 1;
+    CHECK(same < 1e-5, "regrouped vs nf4 layout: relative L2 %.3g", same);
+    CHECK(a < 0.1 && b < 0.1, "against transformers: nf4 layout %.3g, regrouped %.3g", a, b);
+    printf("     %s vs nf4 layout %.2e; against transformers %.2e and %.2e\n", slm_dtype_name(want), same, b, a);
+    free(got[0]);
+    free(got[1]);
+    free(ref);
+    slm_model_free(plain);
+    slm_model_free(grouped);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/slm-test-quant-XXXXXX");
     if (!mkdtemp(tmpdir)) return 1;
@@ -334,6 +385,7 @@ int main(void) {
     RUN(test_corrupt_packed);
     RUN(test_q4_0_regrouped);
     RUN(test_nf4_regrouped);
+    RUN(test_bnb_regrouped);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) return 1;

@@ -18,6 +18,7 @@ Needs: pip install torch transformers accelerate bitsandbytes (the CPU backend i
 """
 import os
 import shutil
+import tempfile
 
 import bitsandbytes.functional as bnbf
 import numpy as np
@@ -29,7 +30,24 @@ CASES = {
     "nf4": dict(bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=False),
     "nf4_dq": dict(bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True),
     "fp4": dict(bnb_4bit_quant_type="fp4", bnb_4bit_use_double_quant=False),
+    # down_proj rows of 576 (9 blocks of 64): wide enough for the CPU backend to regroup them (NF4X8)
+    "nf4_wide": dict(bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, intermediate_size=576),
 }
+
+
+def wide_source(intermediate_size, path):
+    """gqa2's shape with a wider MLP, random weights (seed 7), saved in float32 at path."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+    cfg = LlamaConfig.from_pretrained(SRC)
+    cfg.intermediate_size = intermediate_size
+    torch.manual_seed(7)
+    m = LlamaForCausalLM(cfg).to(torch.float32)
+    with torch.no_grad():
+        for p in m.parameters():
+            if p.dim() == 2:
+                p.normal_(0.0, 0.08)
+    m.save_pretrained(path)
+    return path
 
 
 def dequantize(packed, qs):
@@ -55,11 +73,15 @@ def main():
     for name, kw in CASES.items():
         out = f"tests/fixtures/bnb/{name}"
         shutil.rmtree(out, ignore_errors=True)
+        kw = dict(kw)
+        src = SRC
+        if "intermediate_size" in kw:
+            src = wide_source(kw.pop("intermediate_size"), tempfile.mkdtemp())
         cfg = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=torch.float32, **kw)
-        q = AutoModelForCausalLM.from_pretrained(SRC, quantization_config=cfg, device_map="cpu")
+        q = AutoModelForCausalLM.from_pretrained(src, quantization_config=cfg, device_map="cpu")
         q.save_pretrained(out)
         # float64 reference: the float model with each 4-bit Linear's dequantized weight
-        ref = AutoModelForCausalLM.from_pretrained(SRC, dtype=torch.float64)
+        ref = AutoModelForCausalLM.from_pretrained(src, dtype=torch.float64)
         qmods = dict(q.named_modules())
         for mname, mod in ref.named_modules():
             if isinstance(mod, torch.nn.Linear) and mname in qmods and hasattr(qmods[mname].weight, "quant_state"):
