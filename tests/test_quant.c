@@ -805,7 +805,7 @@ static void test_q4_0x8_layout(void) {
  * prompt kernel whose outputs are identical in both layouts. */
 static void test_nf4x8_layout(void) {
     static const int shapes[][2] = {{19, 512}, {9, 1024}, {5, 2048}, {3, 16896}, {13, 64}, {7, 448},
-                                    {11, 576}, {6, 960}, {5, 896}, {4, 4864}};
+                                    {11, 576}, {6, 960}, {5, 896}, {4, 4864}, {7, 832}, {9, 704}};
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         int rows = shapes[si][0], cols = shapes[si][1];
         qmat q = make_qmat(SLM_NF4, rows, cols, 64, NULL);
