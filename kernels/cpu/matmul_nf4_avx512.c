@@ -284,30 +284,25 @@ static void rows_nf4(float *y, const slm_mat *W, const float *x, const void *xp,
 /* ---- NF4X8: the int8 path on regrouped rows ----
  * Each run of 8 blocks (quant.h) is its 8 absmax values and eight 32-byte vectors in which lane i holds
  * 8 weights of block i, so a row is one stream, read with 256-bit loads, and after a run's 16 vpdpbusd
- * each lane holds one block's sum. A short run at the end of a row (5 to 7 blocks) takes the same steps
- * with masked loads, its other lanes zero; 1 to 4 blocks left there (NF4 still) take one 32-byte vector
- * each instead, which costs less than a run's steps for so few. The codes and activations are rounded as on the int8 path above, so the two differ only in the
+ * each lane holds one block's sum. The blocks after the last run (NF4 still) take one 32-byte vector
+ * each. The codes and activations are rounded as on the int8 path above, so the two differ only in the
  * order of the float sums. On the 16-layer Llama-3.2-1B matrix stack from DRAM (one Zen 4 core) this read
  * 28.8 GB/s against the int8 path's 25.4 (medians of 5 interleaved runs). */
 
 enum { X8_ROWS = 4 }; /* rows per pass, a quarter of the range apart */
 
-/* Per run (a short one too): for k = 0..7, the odd then the even activations of bytes 4k..4k+3 of each
- * block's codes (lane i from block i), then per block the int32 -128·Σx that takes out the codes' offset;
- * lanes past a short run are zero. The prepared activation of NF4X8 is that of the int8 path, then from
- * the next 64-byte boundary these, made once per product. */
+/* Per run: for k = 0..7, the odd then the even activations of bytes 4k..4k+3 of each block's codes (lane i
+ * from block i), then per block the int32 -128·Σx that takes out the codes' offset. The prepared activation
+ * of NF4X8 is that of the int8 path, then from the next 64-byte boundary these, made once per product. */
 enum { X8_PACK = 8 * 64 + 32 };
-static int x8_runs(int cols) { return cols / SLM_NF4X8_WEIGHTS + (cols / HALF % 8 >= SLM_NF4X8_SHORT); }
 static size_t x8_packed_at(int cols) { return (prep_bytes(cols) + 63) & ~(size_t)63; }
-static size_t prep_bytes_x8(int cols) { return x8_packed_at(cols) + (size_t)x8_runs(cols) * X8_PACK; }
+static size_t prep_bytes_x8(int cols) { return x8_packed_at(cols) + (size_t)(cols / SLM_NF4X8_WEIGHTS) * X8_PACK; }
 
 static void x8_pack(int8_t *ap, const void *xp, int cols) {
     const int8_t *xq = xq_of(xp, cols);
-    const int halves = cols / HALF;
-    for (int h = 0; h < 8 * x8_runs(cols); h += 8, ap += X8_PACK) {
-        int32_t init[8] = {0};
-        memset(ap, 0, 8 * 64);
-        for (int i = 0; i < 8 && h + i < halves; i++) {
+    for (int h = 0; h + 8 <= cols / HALF; h += 8, ap += X8_PACK) {
+        int32_t init[8];
+        for (int i = 0; i < 8; i++) {
             const int8_t *odd = xq + (size_t)((h + i) / 2) * CHUNK + ((h + i) % 2) * 32, *even = odd + 64;
             int sum = 0;
             for (int k = 0; k < 8; k++) {
@@ -331,18 +326,10 @@ static inline __m256i x8_high(__m256i x, int gfni) {
                 : _mm256_and_si256(_mm256_srli_epi16(x, 4), _mm256_set1_epi8(0x0F));
 }
 
-/* Vector k of a run of t blocks at p: 4t bytes. */
-static inline __m256i x8_codes(const uint8_t *p, int t, int k) {
-    if (t == 8) return _mm256_loadu_si256((const __m256i *)(p + 32 + 32 * k));
-    return _mm256_maskz_loadu_epi8((__mmask32)((1u << 4 * t) - 1), p + 4 * t + 4 * t * k);
-}
-
-/* One run of t blocks (8, or a short run) at byte at of each of R rows, activations a, the x scales of its
- * blocks xs, added to acc. */
-static inline __attribute__((always_inline)) void x8_run(const uint8_t *const *w, int R, size_t at, int t, const int8_t *a,
+/* One run at byte at of each of R rows, activations a, the x scales of its blocks xs, added to acc. */
+static inline __attribute__((always_inline)) void x8_run(const uint8_t *const *w, int R, size_t at, const int8_t *a,
                                                          const float *xs, __m256i table, __m256 *acc, int gfni) {
     const __m256i low = _mm256_set1_epi8(0x0F);
-    const __mmask8 lanes = (__mmask8)((1u << t) - 1);
     const __m256i init = _mm256_loadu_si256((const __m256i *)(a + 8 * 64));
     __m256i even[X8_ROWS], odd[X8_ROWS];
     for (int i = 0; i < R; i++) {
@@ -355,7 +342,7 @@ static inline __attribute__((always_inline)) void x8_run(const uint8_t *const *w
         __m256i ae = slm_in_register(_mm256_load_si256((const __m256i *)(a + 64 * k + 32)));
 #pragma GCC unroll 4
         for (int i = 0; i < R; i++) {
-            __m256i x = slm_in_register(x8_codes(w[i] + at, t, k));
+            __m256i x = slm_in_register(_mm256_loadu_si256((const __m256i *)(w[i] + at + 32 + 32 * k)));
             __m256i s = k & 1 ? odd[i] : even[i];
             s = _mm256_dpbusd_epi32(s, _mm256_shuffle_epi8(table, _mm256_and_si256(x, low)), ao);
             s = _mm256_dpbusd_epi32(s, _mm256_shuffle_epi8(table, x8_high(x, gfni)), ae);
@@ -363,16 +350,15 @@ static inline __attribute__((always_inline)) void x8_run(const uint8_t *const *w
             else even[i] = s;
         }
     }
-    const __m256 x8 = t == 8 ? _mm256_loadu_ps(xs) : _mm256_maskz_loadu_ps(lanes, xs);
+    const __m256 x8 = _mm256_loadu_ps(xs);
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) {
-        const __m256 absmax = t == 8 ? _mm256_loadu_ps((const float *)(w[i] + at)) : _mm256_maskz_loadu_ps(lanes, w[i] + at);
-        const __m256 scale = _mm256_mul_ps(absmax, x8);
+        const __m256 scale = _mm256_mul_ps(_mm256_loadu_ps((const float *)(w[i] + at)), x8);
         acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(even[i], odd[i])), scale, acc[i]);
     }
 }
 
-/* The t < 5 blocks after the last run, at byte at of each row, from half h0: each one 32-byte vector whose lane
+/* The t blocks after the last run, at byte at of each row, from half h0: each one 32-byte vector whose lane
  * j holds its weights 8j..8j+7, met by the int8 path's own activations (already in that order) and lane
  * offsets. All lanes belong to one block, so its scale is broadcast; acc's lanes are summed at the end. */
 static inline __attribute__((always_inline)) void x8_tail(const uint8_t *const *w, int R, size_t at, int h0, int t,
@@ -405,12 +391,8 @@ static inline __attribute__((always_inline)) void x8_rows_n(const uint8_t *const
     __m256 acc[X8_ROWS];
     for (int i = 0; i < R; i++) acc[i] = _mm256_setzero_ps();
     for (int h = 0; h < whole; h += 8)
-        x8_run(w, R, (size_t)h / 8 * SLM_NF4X8_BYTES, 8, ap + (size_t)h / 8 * X8_PACK, xs + h, table, acc, gfni);
-    const size_t at = (size_t)whole / 8 * SLM_NF4X8_BYTES;
-    if (halves - whole >= SLM_NF4X8_SHORT)
-        x8_run(w, R, at, halves - whole, ap + (size_t)whole / 8 * X8_PACK, xs + whole, table, acc, gfni);
-    else if (whole < halves)
-        x8_tail(w, R, at, whole, halves - whole, xp, cols, table, acc, gfni);
+        x8_run(w, R, (size_t)h / 8 * SLM_NF4X8_BYTES, ap + (size_t)h / 8 * X8_PACK, xs + h, table, acc, gfni);
+    if (whole < halves) x8_tail(w, R, (size_t)whole / 8 * SLM_NF4X8_BYTES, whole, halves - whole, xp, cols, table, acc, gfni);
     for (int i = 0; i < R; i++) *y[i] = slm_hsum256(acc[i]) * unit;
 }
 

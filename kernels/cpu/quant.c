@@ -114,20 +114,20 @@ void slm_nf4x8_from_nf4(void *dst, const uint8_t *codes, const float *absmax, in
     for (int c = 0; c < cols; c += SLM_NF4X8_WEIGHTS, out += SLM_NF4X8_BYTES, codes += SLM_NF4X8_WEIGHTS / 2) {
         const int t = (cols - c) / 64 < 8 ? (cols - c) / 64 : 8;
         memcpy(out, absmax + c / 64, (size_t)t * sizeof(float));
-        if (t < SLM_NF4X8_SHORT) memcpy(out + 4 * t, codes, (size_t)t * 32);
+        if (t < 8) memcpy(out + 4 * t, codes, (size_t)t * 32);
         else
             for (int k = 0; k < 8; k++)
-                for (int i = 0; i < t; i++) memcpy(out + 4 * t + 4 * t * k + 4 * i, codes + 32 * i + 4 * k, 4);
+                for (int i = 0; i < 8; i++) memcpy(out + 32 + 32 * k + 4 * i, codes + 32 * i + 4 * k, 4);
     }
 }
 
 void slm_nf4x8_run_codes(uint8_t *codes, const uint8_t *run, int t) {
-    if (t < SLM_NF4X8_SHORT) {
+    if (t < 8) {
         memcpy(codes, run + 4 * t, (size_t)t * 32);
         return;
     }
     for (int k = 0; k < 8; k++)
-        for (int i = 0; i < t; i++) memcpy(codes + 32 * i + 4 * k, run + 4 * t + 4 * t * k + 4 * i, 4);
+        for (int i = 0; i < 8; i++) memcpy(codes + 32 * i + 4 * k, run + 32 + 32 * k + 4 * i, 4);
 }
 
 void slm_dequantize_nf4x8(float *dst, const void *row, const float *code, int cols) {

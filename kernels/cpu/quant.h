@@ -15,9 +15,8 @@
  *         of 64: along each row, every run of 8 blocks becomes their 8 float absmax values, then eight
  *         32-byte vectors; in vector k, bytes 4i..4i+3 are the code bytes 4k..4k+3 of block i (weights
  *         8k..8k+7, the first of each pair in the high nibble). So block i's weights meet in lane i, and
- *         a row is one stream instead of codes and scales apart. The t = cols/64 % 8 blocks left at the
- *         end of a row make a short run, t absmax values then eight vectors of 4t bytes, when t >= 5;
- *         fewer stay as NF4: their t absmax values, then their codes. 36 bytes per 64 weights, as before.
+ *         a row is one stream instead of codes and scales apart. The last t = cols/64 % 8 blocks of a
+ *         row stay as NF4: their t absmax values, then their codes. 36 bytes per 64 weights, as before.
  *   NF4   bitsandbytes NormalFloat4: the matrix flattened row-major into blocks of `block` weights
  *         (the last one may be short), fp32 absmax per block, a 4-bit index into a 16-value code
  *         table per weight, element 2k in the high nibble of byte k; x = code[q]·absmax.
@@ -44,9 +43,8 @@ void slm_quantize_q4_0(slm_block_q4_0 *dst, const float *x, size_t n);
 void slm_dequantize_q8_0(float *dst, const slm_block_q8_0 *src, size_t n);
 void slm_dequantize_q4_0(float *dst, const slm_block_q4_0 *src, size_t n);
 
-/* A whole run of 8 NF4 blocks (512 weights) in the NF4X8 layout: 8 absmax floats and 256 code bytes; the
- * fewest blocks a short run at the end of a row holds (fewer stay as NF4). */
-enum { SLM_NF4X8_WEIGHTS = 512, SLM_NF4X8_BYTES = 288, SLM_NF4X8_SHORT = 5 };
+/* A whole run of 8 NF4 blocks (512 weights) in the NF4X8 layout: 8 absmax floats and 256 code bytes. */
+enum { SLM_NF4X8_WEIGHTS = 512, SLM_NF4X8_BYTES = 288 };
 /* One NF4 row (cols a multiple of 64, blocks of 64): its cols/2 code bytes and cols/64 absmax values into
  * the NF4X8 layout at dst, which must not overlap them. */
 void slm_nf4x8_from_nf4(void *dst, const uint8_t *codes, const float *absmax, int cols);
@@ -57,7 +55,7 @@ void slm_nf4x8_run_codes(uint8_t *codes, const uint8_t *run, int t);
 /* The bytes of one NF4X8 row of cols weights. */
 static inline size_t slm_nf4x8_row_bytes(int cols) { return (size_t)cols / 64 * 36; }
 /* The run that holds weight j of an NF4X8 row of cols weights, and how many blocks it holds (fewer than 8:
- * the blocks at the end of a row, a short run or NF4). */
+ * the blocks at the end of a row that stay as NF4). */
 static inline const uint8_t *slm_nf4x8_run(const uint8_t *row, int cols, int j, int *t) {
     const int run = j / SLM_NF4X8_WEIGHTS, left = cols / 64 - 8 * run;
     *t = left < 8 ? left : 8;
@@ -68,7 +66,7 @@ static inline int slm_nf4x8_code(const uint8_t *row, int cols, int j) {
     int t;
     const uint8_t *run = slm_nf4x8_run(row, cols, j, &t);
     const int w = j % 64, i = j / 64 % 8;
-    const uint8_t b = t >= SLM_NF4X8_SHORT ? run[4 * t + 4 * t * (w / 8) + 4 * i + (w % 8) / 2] : run[4 * t + 32 * i + w / 2];
+    const uint8_t b = t == 8 ? run[32 + 32 * (w / 8) + 4 * i + (w % 8) / 2] : run[4 * t + 32 * i + w / 2];
     return w & 1 ? b & 0x0F : b >> 4;
 }
 static inline float slm_nf4x8_absmax(const uint8_t *row, int cols, int j) {
