@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../bench/bench.h"
+#include "../kernels/cpu/matmul.h"
 #include "../model/model.h"
 #include "../runtime/error.h"
 #include "../runtime/generate.h"
@@ -21,10 +22,10 @@ static int collect_token(void *user, int token, const float *logits, int vocab) 
     return 0;
 }
 
-/* Evaluates the fixture's tokens in one batch and compares every position's logits,
- * then checks greedy generation. Returns the worst relative L2 error. */
+/* Evaluates the fixture's tokens in one batch and compares every position's logits (and, with argmax, their
+ * largest), then checks greedy generation. Returns the worst relative L2 error. */
 static double check_model(const char *model_dir, const char *fixture_dir, const char *tokens_file, double tol,
-                          int greedy_n) {
+                          int argmax, int greedy_n) {
     char path[512];
     int tokens[256], expect[256];
     snprintf(path, sizeof path, "%s/%s", fixture_dir, tokens_file);
@@ -52,8 +53,8 @@ static double check_model(const char *model_dir, const char *fixture_dir, const 
             double e = rel_l2(got + (size_t)t * V, refd, V);
             if (e > worst) worst = e;
             CHECK(e < tol, "%s position %d: relative L2 error %.3g >= %.3g", model_dir, t, e, tol);
-            CHECK(test_argmax(got + (size_t)t * V, V) == test_argmax(ref + (size_t)t * V, V), "%s position %d: argmax differs",
-                  model_dir, t);
+            CHECK(!argmax || test_argmax(got + (size_t)t * V, V) == test_argmax(ref + (size_t)t * V, V),
+                  "%s position %d: argmax differs", model_dir, t);
         }
     } else if (s) {
         CHECK(0, "eval: %s", slm_error());
@@ -85,7 +86,7 @@ static double check_model(const char *model_dir, const char *fixture_dir, const 
 static void fixture(const char *name, double tol) {
     char dir[256];
     snprintf(dir, sizeof dir, "tests/fixtures/llama/%s", name);
-    double e = check_model(dir, dir, "tokens.txt", tol, 16);
+    double e = check_model(dir, dir, "tokens.txt", tol, 1, 16);
     printf("     %-12s worst relative L2 error %.2e\n", name, e);
 }
 
@@ -105,13 +106,18 @@ static void test_bias(void) { fixture("bias", 1e-4); }
 static void test_mistral(void) { fixture("mistral", 1e-4); }
 static void test_v5_config(void) { fixture("v5config", 1e-4); }
 
-/* bitsandbytes checkpoints saved by transformers: the reference uses bitsandbytes' own
- * dequantization in float64, so only float32 rounding separates it from slm's fused kernels. */
+/* bitsandbytes checkpoints saved by transformers: the reference uses bitsandbytes' own dequantization in
+ * float64. Where the prompt's NF4 products run in float (sgemm on dequantized tiles: without AVX-512 VNNI,
+ * and under SLM_ISA=avx2, which tests/run.sh runs this program with too), only float32 rounding separates
+ * the two: bound 1e-4. With AVX-512 VNNI the products of rows of whole 64-weight blocks run on int8 codes
+ * and activations (1/127 of a block's largest value): measured 1.1e-2 to 4.8e-2 (nf4_wide, rows of 576),
+ * bound 0.1, and the largest logit may move. */
 static void bnb(const char *name) {
     char dir[256];
     snprintf(dir, sizeof dir, "tests/fixtures/bnb/%s", name);
-    double e = check_model(dir, dir, "tokens.txt", 1e-4, 0);
-    printf("     bnb %-8s worst relative L2 error %.2e\n", name, e);
+    const int int8 = slm_cpu()->avx512_vnni && slm_matvec_best(SLM_NF4) == &slm_mv_nf4_avx512;
+    double e = check_model(dir, dir, "tokens.txt", int8 ? 0.1 : 1e-4, !int8, 0);
+    printf("     bnb %-8s worst relative L2 error %.2e (%s products)\n", name, e, int8 ? "int8" : "float");
 }
 static void test_bnb_nf4(void) { bnb("nf4"); }
 static void test_bnb_nf4_double_quant(void) { bnb("nf4_dq"); }
@@ -119,7 +125,7 @@ static void test_bnb_fp4(void) { bnb("fp4"); }
 static void test_bnb_nf4_wide(void) { bnb("nf4_wide"); }
 
 static void test_stories260k(void) {
-    double e = check_model("../shared/models/stories260K", "tests/fixtures/stories260K", "prompt.txt", 1e-4, 60);
+    double e = check_model("../shared/models/stories260K", "tests/fixtures/stories260K", "prompt.txt", 1e-4, 1, 60);
     printf("     stories260K  worst relative L2 error %.2e\n", e);
 }
 

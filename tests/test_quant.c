@@ -554,7 +554,7 @@ static void int8_batch_free(int8_batch *b) {
     free(b->pack);
 }
 
-/* NF4 prompt batches on the int8 kernel (AVX-512 VNNI; cols % 128 == 0, blocks a multiple of 64): every
+/* NF4 prompt batches on the int8 kernel (AVX-512 VNNI; cols % 64 == 0, blocks a multiple of 64): every
  * (token, row) within the int8 bound (x quantized per 32 values) of the float product and of the scalar
  * reference kernel; blocks that span rows, a custom code table, a partial group of 16 rows and a
  * sub-range of rows; and slm_matmul takes this path for such a matrix and a batch of 16 or more. */
@@ -567,7 +567,7 @@ static void test_gemm_int8_nf4(void) {
                                    -0.0f, -0.0052083333f, -0.6666667f, -1.0f, -0.33333334f, -0.5f, -0.16666667f, -0.25f};
     static const int shapes[][4] = {/* rows, cols, block, custom table */
                                     {1, 128, 64, 0}, {17, 256, 64, 0}, {33, 1152, 128, 0}, {64, 384, 64, 1},
-                                    {70, 128, 1024, 0}, {5, 2048, 256, 1}};
+                                    {70, 128, 1024, 0}, {5, 2048, 256, 1}, {9, 960, 64, 0}, {12, 576, 64, 1}};
     double worst = 0;
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         int rows = shapes[si][0], cols = shapes[si][1], n = 5;

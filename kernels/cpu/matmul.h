@@ -50,7 +50,7 @@ void slm_float_rows(float *dst, const slm_mat *W, int r0, int r1);
  * kernels. NF4 (when slm_gemm_int8_nf4_ok): the codes rounded to the int8 table of slm_nf4_int8_table. */
 enum { SLM_GEMM_INT8_ROWS = 64 };
 size_t slm_gemm_int8_pack_bytes(int cols);
-int slm_gemm_int8_nf4_ok(const slm_mat *W); /* cols % 128 == 0, block % 64 == 0: as nf4/avx512 decodes in int8 */
+int slm_gemm_int8_nf4_ok(const slm_mat *W); /* cols % 64 == 0, block % 64 == 0: as nf4/avx512 decodes in int8 */
 void slm_gemm_int8_sums(int32_t *isum, const void *xp, int cols);
 void slm_gemm_int8_avx512(float *out, size_t ostride, const slm_mat *W, const void *xp, size_t pb, const int32_t *isum,
                           int n, int r0, int r1, void *pack);

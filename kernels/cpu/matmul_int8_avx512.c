@@ -29,11 +29,10 @@ static size_t pack_bytes(int cols) { return (size_t)(SLM_GEMM_INT8_ROWS / GROUP)
 /* After the packed rows, NF4 needs room for one group of rows as unsigned bytes. */
 size_t slm_gemm_int8_pack_bytes(int cols) { return pack_bytes(cols) + (size_t)GROUP * (size_t)cols; }
 
-/* The kernel needs cols and block to be multiples of 32. It takes the matrices of whole 128-weight chunks
- * whose decode runs in int8 too (nf4/avx512: blocks a multiple of 64), so that prompt and decode round a
- * matrix's products alike; the others keep the float products of sgemm, and with them the tiny test
- * models, whose prompts match transformers to 1e-4. */
-int slm_gemm_int8_nf4_ok(const slm_mat *W) { return W->cols % 128 == 0 && W->block > 0 && W->block % 64 == 0; }
+/* The kernel needs cols and block to be multiples of 32. It takes the NF4 matrices whose decode runs in int8
+ * too (rows of whole 64-weight halves, blocks a multiple of 64: nf4/avx512 and nf4x8), so that prompt and
+ * decode round a matrix's products alike; the others keep the float products of sgemm. */
+int slm_gemm_int8_nf4_ok(const slm_mat *W) { return W->cols % 64 == 0 && W->block > 0 && W->block % 64 == 0; }
 
 void slm_gemm_int8_sums(int32_t *isum, const void *xp, int cols) {
     const int8_t *q = slm_act_q8_values(xp, cols);
