@@ -26,6 +26,12 @@ size=$(wc -c <"$TMP/l.bin")
 if [ "$size" -eq $((24 + 8 * 512 * 4)) ]; then ok "logits file size"; else bad "logits file size" "$size bytes"; fi
 expect_ok "info" $SLM info -m $M
 if grep -q "grouped-query" "$TMP/out" && grep -q "260032" "$TMP/out"; then ok "info content"; else bad "info content" "$(cat "$TMP/out")"; fi
+# packed weights count as the weights they hold: a bitsandbytes checkpoint, and slm's own Q4_0 blocks
+expect_ok "info bitsandbytes" $SLM info -m tests/fixtures/bnb/nf4_wide
+if grep -q "^parameters    262464 " "$TMP/out" && grep -q "nf4 *245760 parameters" "$TMP/out"; then ok "info bitsandbytes parameters"; else bad "info bitsandbytes parameters" "$(cat "$TMP/out")"; fi
+expect_ok "quantize q4_0" $SLM quantize -m $M -o "$TMP/q4" --type q4_0
+expect_ok "info q4_0" $SLM info -m "$TMP/q4"
+if grep -q "^parameters    260032 " "$TMP/out" && grep -q "q4_0 *204288 parameters" "$TMP/out"; then ok "info q4_0 parameters"; else bad "info q4_0 parameters" "$(cat "$TMP/out")"; fi
 expect_ok "help" $SLM --help
 expect_ok "run help" $SLM run --help
 

@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "../model/config.h"
 #include "../model/safetensors.h"
 #include "../model/model.h"
@@ -12,6 +14,63 @@ static const char usage[] =
     "usage: slm info -m DIR [--ctx N]\n"
     "  -m, --model DIR   Hugging Face model folder\n"
     "      --ctx N       context size for the memory estimate (default: min(max_position_embeddings, 4096))\n";
+
+static int ends_with(const char *s, const char *end) {
+    size_t n = strlen(s), m = strlen(end);
+    return n >= m && !strcmp(s + n - m, end);
+}
+
+/* The weights a bitsandbytes quant_state blob gives the shape of: rows × cols, or -1. */
+static long long bnb_numel(const slm_st_tensor *state) {
+    long long n = -1;
+    cJSON *js = cJSON_ParseWithLength(state->data, state->nbytes);
+    const cJSON *shape = js ? cJSON_GetObjectItemCaseSensitive(js, "shape") : NULL;
+    if (cJSON_IsArray(shape)) {
+        n = 1;
+        for (const cJSON *d = shape->child; d && n >= 0; d = d->next)
+            n = cJSON_IsNumber(d) && d->valuedouble >= 0 && d->valuedouble <= 2147483647.0 && n <= (1LL << 31)
+                    ? n * (long long)d->valuedouble
+                    : -1;
+    }
+    cJSON_Delete(js);
+    return n;
+}
+
+/* What a tensor holds, as the per-type lines name it, and how many parameters. Packed 4- and 8-bit weights
+ * count their weights, not their bytes: bitsandbytes codes (U8 with a quant_state) two per byte, slm's own
+ * blocks ([rows, bytes per row]) 32 per block; their scales and code tables count none. */
+static const char *tensor_kind(const slm_st *st, const slm_st_tensor *t, long long *params) {
+    static const char *state[] = {".absmax", ".quant_map", ".nested_absmax", ".nested_quant_map"};
+    *params = slm_st_numel(t);
+    for (size_t k = 0; k < sizeof state / sizeof state[0]; k++)
+        if (ends_with(t->name, state[k])) {
+            *params = 0;
+            return "scales";
+        }
+    if (strstr(t->name, ".quant_state.")) {
+        *params = 0;
+        return "scales";
+    }
+    if (strcmp(t->dtype, "U8")) return t->dtype;
+    static const char *kinds[] = {"nf4", "fp4"};
+    for (int k = 0; k < 2; k++) {
+        char key[512];
+        snprintf(key, sizeof key, "%s.quant_state.bitsandbytes__%s", t->name, kinds[k]);
+        const slm_st_tensor *q = slm_st_find(st, key);
+        if (q) {
+            long long n = bnb_numel(q);
+            *params = n >= 0 ? n : 2 * (long long)t->nbytes;
+            return kinds[k];
+        }
+    }
+    const char *fmt = slm_st_meta(st, "slm.quantization");
+    int block = fmt && !strcmp(fmt, "q8_0") ? 34 : fmt && !strcmp(fmt, "q4_0") ? 18 : 0;
+    if (block && t->ndim == 2) {
+        *params = t->shape[0] * (t->shape[1] / block * 32);
+        return fmt;
+    }
+    return t->dtype;
+}
 
 int cmd_info(int argc, char **argv) {
     const char *dir = NULL;
@@ -31,20 +90,22 @@ int cmd_info(int argc, char **argv) {
     if (slm_config_load(&c, dir) || slm_st_open_dir(&st, dir)) die("%s", slm_error());
     if (!ctx) ctx = c.max_position_embeddings < 4096 ? c.max_position_embeddings : 4096;
 
-    /* parameters and bytes per dtype, straight from the files */
+    /* parameters and bytes per kind of tensor, straight from the files */
     const char *names[32];
     long long count[32] = {0}, bytes[32] = {0}, total = 0, total_bytes = 0;
     int ntypes = 0;
     for (int i = 0; i < st.n_tensors; i++) {
         const slm_st_tensor *t = &st.tensors[i];
+        long long params;
+        const char *kind = tensor_kind(&st, t, &params);
         int k = 0;
-        while (k < ntypes && strcmp(names[k], t->dtype)) k++;
-        if (k == ntypes && ntypes < 32) names[ntypes++] = t->dtype;
+        while (k < ntypes && strcmp(names[k], kind)) k++;
+        if (k == ntypes && ntypes < 32) names[ntypes++] = kind;
         if (k < 32) {
-            count[k] += slm_st_numel(t);
+            count[k] += params;
             bytes[k] += (long long)t->nbytes;
         }
-        total += slm_st_numel(t);
+        total += params;
         total_bytes += (long long)t->nbytes;
     }
     printf("model         %s\n", dir);
@@ -52,7 +113,8 @@ int cmd_info(int argc, char **argv) {
     printf("parameters    %lld (%.3f B) in %d tensors, %d file%s\n", total, total / 1e9, st.n_tensors, st.n_files,
            st.n_files == 1 ? "" : "s");
     for (int k = 0; k < ntypes; k++)
-        printf("  %-10s  %lld parameters, %.2f MiB\n", names[k], count[k], bytes[k] / 1048576.0);
+        if (strcmp(names[k], "scales")) printf("  %-10s  %lld parameters, %.2f MiB\n", names[k], count[k], bytes[k] / 1048576.0);
+        else printf("  %-10s  %.2f MiB (absmax values, code tables, quant states)\n", names[k], bytes[k] / 1048576.0);
     printf("shape         hidden %d, intermediate %d, layers %d, heads %d, kv heads %d, head_dim %d, vocab %d\n",
            c.hidden_size, c.intermediate_size, c.n_layers, c.n_heads, c.n_kv_heads, c.head_dim, c.vocab_size);
     printf("attention     %s%s, rope theta %g", c.n_kv_heads == c.n_heads ? "multi-head" : "grouped-query",
