@@ -13,13 +13,14 @@ static int suits(const slm_mat *m, slm_dtype type) {
 
 static int gcd(int a, int b) { return b ? gcd(b, a % b) : a; }
 
-int slm_quantize_mat(slm_weights *w, slm_mat *m, slm_dtype type) {
+int slm_quantize_mat(slm_weights *w, slm_mat *m, slm_dtype type, const char *what) {
     if (m->type == type || !suits(m, type)) return 0;
     if (m->type != SLM_F32 && m->type != SLM_F16 && m->type != SLM_BF16)
-        return slm_fail("cannot convert a %s matrix to %s", slm_dtype_name(m->type), slm_dtype_name(type));
+        return slm_fail("%s: stored as %s, which cannot be converted to %s (only F32, F16 and BF16 weights can be)",
+                        what, slm_dtype_name(m->type), slm_dtype_name(type));
     size_t rows = (size_t)m->rows, cols = (size_t)m->cols;
     void *data = slm_weights_alloc(w, slm_dtype_bytes(type, rows, cols) + 1);
-    if (!data) return slm_fail("out of memory converting a %zux%zu matrix to %s", rows, cols, slm_dtype_name(type));
+    if (!data) return slm_fail("%s: out of memory converting a %zux%zu matrix to %s", what, rows, cols, slm_dtype_name(type));
     slm_mat q = {.type = type, .rows = m->rows, .cols = m->cols, .data = data};
     if (type == SLM_NF4) {
         /* NF4 blocks run over the flattened matrix: convert whole groups of rows that end on a block edge */
@@ -29,7 +30,7 @@ int slm_quantize_mat(slm_weights *w, slm_mat *m, slm_dtype type) {
         float *buf = malloc((size_t)group * cols * sizeof(float));
         if (!absmax || !buf) {
             free(buf);
-            return slm_fail("out of memory converting a matrix to nf4");
+            return slm_fail("%s: out of memory converting it to nf4", what);
         }
         for (size_t r = 0; r < rows; r += group) {
             size_t g = rows - r < (size_t)group ? rows - r : (size_t)group;
@@ -43,7 +44,7 @@ int slm_quantize_mat(slm_weights *w, slm_mat *m, slm_dtype type) {
         q.block = SLM_NF4_BLOCK;
     } else {
         float *row = malloc(cols * sizeof(float));
-        if (!row) return slm_fail("out of memory");
+        if (!row) return slm_fail("%s: out of memory", what);
         size_t row_bytes = slm_dtype_bytes(type, 1, cols);
         for (size_t r = 0; r < rows; r++) {
             slm_mat_row(m, (int)r, row);
@@ -65,7 +66,7 @@ typedef struct {
 
 static void convert(slm_mat *m, const char *what, void *user) {
     each_ctx *e = user;
-    if (!e->failed && slm_quantize_mat(e->w, m, e->type)) e->failed = 1;
+    if (!e->failed && slm_quantize_mat(e->w, m, e->type, what)) e->failed = 1;
 }
 
 int slm_quantize_weights(slm_weights *w, const slm_config *c, slm_dtype type, int keep_head) {
@@ -76,9 +77,9 @@ int slm_quantize_weights(slm_weights *w, const slm_config *c, slm_dtype type, in
     if (e.failed) return -1;
     if (!keep_head) {
         if (c->tie_word_embeddings) {
-            if (slm_quantize_mat(w, &w->embed, type)) return -1;
+            if (slm_quantize_mat(w, &w->embed, type, "model.embed_tokens.weight")) return -1;
             w->lm_head = w->embed;
-        } else if (slm_quantize_mat(w, &w->lm_head, type)) {
+        } else if (slm_quantize_mat(w, &w->lm_head, type, "lm_head.weight")) {
             return -1;
         }
     }

@@ -382,15 +382,16 @@ int slm_weights_map(slm_weights *w, const slm_config *c, const slm_st *st) {
 }
 
 void slm_weights_each_mat(slm_weights *w, void (*fn)(slm_mat *m, const char *what, void *user), void *user) {
+    static const char *const names[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                                        "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
     for (int l = 0; l < w->n_layers; l++) {
         slm_layer_weights *L = &w->layers[l];
-        fn(&L->wq, "q_proj", user);
-        fn(&L->wk, "k_proj", user);
-        fn(&L->wv, "v_proj", user);
-        fn(&L->wo, "o_proj", user);
-        fn(&L->w_gate, "gate_proj", user);
-        fn(&L->w_up, "up_proj", user);
-        fn(&L->w_down, "down_proj", user);
+        slm_mat *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++) {
+            char what[96];
+            snprintf(what, sizeof what, "model.layers.%d.%s.weight", l, names[i]);
+            fn(mats[i], what, user);
+        }
     }
 }
 
@@ -449,24 +450,26 @@ static int regroup(slm_weights *w, const slm_st *st, slm_mat *m, const char *wha
     return 0;
 }
 
+typedef struct {
+    slm_weights *w;
+    const slm_st *st;
+    int failed;
+} regroup_ctx;
+
+static void regroup_each(slm_mat *m, const char *what, void *user) {
+    regroup_ctx *c = user;
+    if (!c->failed && regroup(c->w, c->st, m, what)) c->failed = 1;
+}
+
 int slm_weights_for_cpu(slm_weights *w, const slm_st *st) {
     if (!slm_regroup_wanted()) return 0;
     const void *embed = w->embed.data;
     if (regroup(w, st, &w->embed, "model.embed_tokens.weight")) return -1;
     if (w->lm_head.data == embed) w->lm_head = w->embed; /* tied: the same matrix */
     else if (regroup(w, st, &w->lm_head, "lm_head.weight")) return -1;
-    static const char *const names[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-                                        "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
-    for (int l = 0; l < w->n_layers; l++) {
-        slm_layer_weights *L = &w->layers[l];
-        slm_mat *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++) {
-            char what[96];
-            snprintf(what, sizeof what, "model.layers.%d.%s.weight", l, names[i]);
-            if (regroup(w, st, mats[i], what)) return -1;
-        }
-    }
-    return 0;
+    regroup_ctx c = {w, st, 0};
+    slm_weights_each_mat(w, regroup_each, &c);
+    return c.failed ? -1 : 0;
 }
 
 void slm_weights_free(slm_weights *w) {

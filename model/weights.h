@@ -48,7 +48,7 @@ void *slm_weights_alloc(slm_weights *w, size_t bytes);
  * of 64 and at least 512 becomes NF4X8 in place where its absmax values follow its codes (matrices quantized or built in
  * memory). Returns 0, or -1 with slm_error() set. */
 int slm_weights_for_cpu(slm_weights *w, const slm_st *st);
-/* Calls fn on every weight matrix (the LM head only when it is not the embedding). */
+/* Calls fn on every linear layer's matrix, with its tensor name (model.layers.N.self_attn.q_proj.weight). */
 void slm_weights_each_mat(slm_weights *w, void (*fn)(slm_mat *m, const char *what, void *user), void *user);
 
 #endif

@@ -66,6 +66,9 @@ printf '{"model_type": "llama", "hidden_size": 64,' >"$TMP/m/config.json"
 expect_fail "invalid config.json" "config.json: not valid JSON" $SLM run -m "$TMP/m" --tokens "1 2"
 printf '{"model_type": "llama", "num_hidden_layers": -2}' >"$TMP/m/config.json"
 expect_fail "bad config field" "field 'num_hidden_layers'" $SLM info -m "$TMP/m"
+# weights stored quantized are not quantized again: the error names the tensor
+expect_fail "--quant on a 4-bit checkpoint" "model.layers.0.self_attn.q_proj.weight: stored as nf4" \
+    $SLM run -m tests/fixtures/bnb/nf4 --quant q8_0 --tokens "1 5 9" -n 2
 cp $F/config.json "$TMP/m/"
 LC_ALL=C sed 's/model.norm.weight/model.norm.weigh_/' $F/model.safetensors >"$TMP/m/model.safetensors"
 expect_fail "missing tensor" "tensor 'model.norm.weight' is missing" $SLM run -m "$TMP/m" --tokens "1 2"
