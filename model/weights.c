@@ -183,7 +183,7 @@ static int map_bnb(slm_weights *w, const slm_st *st, const slm_st_tensor *t, int
         snprintf(key, sizeof key, "%s.quant_state.bitsandbytes__%s", t->name, kinds[k]);
         state = slm_st_find(st, key);
     }
-    if (!state) return slm_fail("%s: tensor '%s': U8 weight without a bitsandbytes quant_state", t->file, t->name);
+    if (!state) return slm_fail("%s: tensor '%s': weight with an absmax but without a bitsandbytes quant_state", t->file, t->name);
     cJSON *js = cJSON_ParseWithLength(state->data, state->nbytes);
     if (!js) return slm_fail("%s: tensor '%s': quant_state is not valid JSON", t->file, state->name);
     int rc = -1;
@@ -206,9 +206,17 @@ static int map_bnb(slm_weights *w, const slm_st *st, const slm_st_tensor *t, int
         goto out;
     }
     int64_t n = (int64_t)rows * cols, nblocks = (n + block - 1) / block;
-    if ((int64_t)t->nbytes != (n + 1) / 2) {
+    /* bnb_4bit_quant_storage other than uint8 stores the same bytes as that dtype's elements, the last one padded */
+    const int64_t unit = !strcmp(t->dtype, "U8") ? 1 : !strcmp(t->dtype, "BF16") || !strcmp(t->dtype, "F16") ? 2
+                         : !strcmp(t->dtype, "F32")                                             ? 4
+                                                                                                : 0;
+    if (!unit) {
+        slm_fail("%s: tensor '%s': 4-bit codes stored as %s (U8, BF16, F16 or F32 expected)", t->file, t->name, t->dtype);
+        goto out;
+    }
+    if ((int64_t)t->nbytes != ((n + 1) / 2 + unit - 1) / unit * unit) {
         slm_fail("%s: tensor '%s': %zu bytes of 4-bit codes, expected %lld for [%d, %d]", t->file, t->name, t->nbytes,
-                 (long long)((n + 1) / 2), rows, cols);
+                 (long long)(((n + 1) / 2 + unit - 1) / unit * unit), rows, cols);
         goto out;
     }
     snprintf(key, sizeof key, "%s.quant_map", t->name);
@@ -294,12 +302,10 @@ static int map_mat(slm_weights *w, const slm_st *st, const char *name, int rows,
     const slm_st_tensor *t = need(st, name);
     if (!t) return -1;
     slm_dtype type;
-    if (!strcmp(t->dtype, "U8")) {
-        char key[512];
-        snprintf(key, sizeof key, "%s.absmax", name);
-        if (slm_st_find(st, key)) return map_bnb(w, st, t, rows, cols, m);
-        return map_slm_packed(w, st, t, rows, cols, m);
-    }
+    char key[512];
+    snprintf(key, sizeof key, "%s.absmax", name);
+    if (slm_st_find(st, key)) return map_bnb(w, st, t, rows, cols, m); /* stored as U8, or as another dtype's bytes */
+    if (!strcmp(t->dtype, "U8")) return map_slm_packed(w, st, t, rows, cols, m);
     if (float_type(t->dtype, &type))
         return slm_fail("%s: tensor '%s': dtype %s is not supported for a weight matrix (F32, F16, BF16, packed U8)",
                         t->file, t->name, t->dtype);

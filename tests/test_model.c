@@ -123,6 +123,8 @@ static void test_bnb_nf4(void) { bnb("nf4"); }
 static void test_bnb_nf4_double_quant(void) { bnb("nf4_dq"); }
 static void test_bnb_fp4(void) { bnb("fp4"); }
 static void test_bnb_nf4_wide(void) { bnb("nf4_wide"); }
+/* bnb_4bit_quant_storage=bfloat16: the same code bytes, stored as BF16 elements */
+static void test_bnb_nf4_bf16_storage(void) { bnb("nf4_bf16"); }
 
 static void test_stories260k(void) {
     double e = check_model("../shared/models/stories260K", "tests/fixtures/stories260K", "prompt.txt", 1e-4, 1, 60);
@@ -258,6 +260,7 @@ int main(void) {
     RUN(test_bnb_nf4_double_quant);
     RUN(test_bnb_fp4);
     RUN(test_bnb_nf4_wide);
+    RUN(test_bnb_nf4_bf16_storage);
     RUN(test_stories260k);
     RUN(test_batch_equals_sequential);
     RUN(test_int8_batch_vs_sequential);

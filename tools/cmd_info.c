@@ -37,7 +37,8 @@ static long long bnb_numel(const slm_st_tensor *state) {
 }
 
 /* What a tensor holds, as the per-type lines name it, and how many parameters. Packed 4- and 8-bit weights
- * count their weights, not their bytes: bitsandbytes codes (U8 with a quant_state) two per byte, slm's own
+ * count their weights, not their bytes: bitsandbytes codes (with a quant_state, stored as U8 or as another
+ * dtype's bytes) two per byte, slm's own
  * blocks ([rows, bytes per row]) 32 per block; their scales and code tables count none. */
 static const char *tensor_kind(const slm_st *st, const slm_st_tensor *t, long long *params) {
     static const char *state[] = {".absmax", ".quant_map", ".nested_absmax", ".nested_quant_map"};
@@ -51,7 +52,6 @@ static const char *tensor_kind(const slm_st *st, const slm_st_tensor *t, long lo
         *params = 0;
         return "scales";
     }
-    if (strcmp(t->dtype, "U8")) return t->dtype;
     static const char *kinds[] = {"nf4", "fp4"};
     for (int k = 0; k < 2; k++) {
         char key[512];
@@ -63,6 +63,7 @@ static const char *tensor_kind(const slm_st *st, const slm_st_tensor *t, long lo
             return kinds[k];
         }
     }
+    if (strcmp(t->dtype, "U8")) return t->dtype;
     const char *fmt = slm_st_meta(st, "slm.quantization");
     int block = fmt && !strcmp(fmt, "q8_0") ? 34 : fmt && !strcmp(fmt, "q4_0") ? 18 : 0;
     if (block && t->ndim == 2) {

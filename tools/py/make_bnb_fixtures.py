@@ -30,6 +30,8 @@ CASES = {
     "nf4": dict(bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=False),
     "nf4_dq": dict(bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True),
     "fp4": dict(bnb_4bit_quant_type="fp4", bnb_4bit_use_double_quant=False),
+    # the codes stored as bfloat16 elements (bnb_4bit_quant_storage, as QLoRA with FSDP sets it)
+    "nf4_bf16": dict(bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_quant_storage=torch.bfloat16),
     # down_proj rows of 576 (9 blocks of 64): wide enough for the CPU backend to regroup them (NF4X8)
     "nf4_wide": dict(bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, intermediate_size=576),
 }
@@ -86,7 +88,7 @@ def main():
         for mname, mod in ref.named_modules():
             if isinstance(mod, torch.nn.Linear) and mname in qmods and hasattr(qmods[mname].weight, "quant_state"):
                 w = qmods[mname].weight
-                deq = dequantize(w.data.numpy(), w.quant_state)
+                deq = dequantize(w.data.view(torch.uint8).numpy(), w.quant_state)
                 if deq.shape[1] % w.quant_state.blocksize == 0:
                     theirs = bnbf.dequantize_4bit(w.data, w.quant_state).to(torch.float64).numpy()
                     assert np.array_equal(theirs, deq), mname
