@@ -151,6 +151,10 @@ static void wrong_length(cJSON *h) {
     cJSON_ReplaceItemInArray(shape, 1, cJSON_CreateNumber(72));
 }
 static void missing_scales(cJSON *h) { cJSON_DeleteItemFromObject(h, "model.layers.1.mlp.up_proj.weight.absmax"); }
+static void codes_as_i8(cJSON *h) {
+    cJSON *t = cJSON_GetObjectItem(h, "model.layers.0.self_attn.q_proj.weight");
+    cJSON_ReplaceItemInObject(t, "dtype", cJSON_CreateString("I8"));
+}
 
 static void expect_error(const char *dir, const char *want) {
     slm_model *m;
@@ -175,6 +179,11 @@ static void test_corrupt_packed(void) {
     rewrite(dir, missing_scales);
     /* the header no longer covers the absmax bytes: refused by the file check or the weight check */
     expect_error(dir, "model.safetensors");
+    slm_load_opts nf4 = {.quantize = 1, .quant_type = SLM_NF4, .keep_layout = 1};
+    CHECK(slm_model_load(&m, STORIES, &nf4) == 0 && slm_model_save(m, STORIES, dir, SLM_NF4) == 0, "%s", slm_error());
+    slm_model_free(m);
+    rewrite(dir, codes_as_i8);
+    expect_error(dir, "4-bit codes stored as I8");
 }
 
 /* A Llama folder of random F32 weights with rows 256, 288 and 960 wide: as Q4_0 they have runs of 8
