@@ -154,9 +154,10 @@ static const float *f32_tensor(slm_weights *w, const slm_st *st, const char *nam
  * rows of whole 64-weight blocks, at least a run of 8 long (shorter rows gain nothing). */
 static int nf4x8_shape(int block, int cols) { return block == 64 && cols % 64 == 0 && cols >= SLM_NF4X8_WEIGHTS; }
 
-/* The codes of a bitsandbytes matrix the CPU backend will regroup, copied with its *absmax values right
+/* The codes of a bitsandbytes matrix the CPU backend can regroup, copied with its *absmax values right
  * after them into one buffer, so that the regrouping can be done in place; the file's pages are given back.
- * *absmax then points into the buffer. */
+ * *absmax then points into the buffer. (Loaded with keep_layout or for another backend, the matrix stays NF4
+ * in that buffer: resident memory is the same as with the file's pages.) */
 static const void *codes_with_absmax(slm_weights *w, const slm_st *st, const slm_st_tensor *t, const float **absmax, size_t n) {
     const size_t at = round_up(t->nbytes, 64);
     char *buf = slm_weights_alloc(w, at + n * sizeof(float));
