@@ -16,7 +16,7 @@ typedef enum {
     /* Q4_0 with each run of 8 blocks regrouped for the AVX-512 kernel (kernels/cpu/quant.h); never stored in
      * files: the CPU backend makes it from Q4_0 when it loads a model */
     SLM_Q4_0X8,
-    /* NF4 with blocks of 64 and rows a multiple of 512, each run of 8 blocks regrouped with its 8 absmax values
+    /* NF4 with blocks of 64 and rows of whole blocks, each run of 8 blocks regrouped with its 8 absmax values
      * (kernels/cpu/quant.h); made from NF4 by the CPU backend in the same way */
     SLM_NF4X8,
     SLM_NTYPES

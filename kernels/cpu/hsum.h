@@ -1,5 +1,5 @@
 /* Small helpers the kernels built with AVX2 or AVX-512 flags share: the sum of the eight lanes of an AVX
- * register, and a value pinned in a register. */
+ * register, a value pinned in a register, and the high nibbles of 32 bytes (GFNI: AVX-512 kernels only). */
 #ifndef SLM_HSUM_H
 #define SLM_HSUM_H
 
@@ -18,6 +18,12 @@ static inline float slm_hsum256(__m256 v) {
 static inline __m256i slm_in_register(__m256i v) {
     __asm__("" : "+v"(v));
     return v;
+}
+
+/* The high nibble of each byte, moved down: GFNI does it in one op (the bit matrix maps bit i+4 to bit i). */
+static inline __m256i slm_high_nibbles(__m256i x, int gfni) {
+    if (gfni) return _mm256_gf2p8affine_epi64_epi8(x, _mm256_set1_epi64x(0x1020408000000000LL), 0);
+    return _mm256_and_si256(_mm256_srli_epi16(x, 4), _mm256_set1_epi8(0x0F));
 }
 
 #endif

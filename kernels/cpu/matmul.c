@@ -91,7 +91,7 @@ static int use_int8(const slm_mat *W, int n) {
  * dequantization (it costs more than converting F16). */
 enum { NF4_GEMM_MIN_BATCH = 16 };
 static int use_gemm(const slm_mat *W, int n) {
-    return (n >= GEMM_MIN_BATCH && is_float(W->type)) || (n >= NF4_GEMM_MIN_BATCH && (W->type == SLM_NF4 || W->type == SLM_NF4X8) && !use_int8(W, n));
+    return (n >= GEMM_MIN_BATCH && is_float(W->type)) || (n >= NF4_GEMM_MIN_BATCH && W->type == SLM_NF4 && !use_int8(W, n));
 }
 
 static size_t align64(size_t b) { return (b + 63) & ~(size_t)63; }

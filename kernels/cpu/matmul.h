@@ -42,7 +42,7 @@ void slm_float_rows_avx512(float *dst, const slm_mat *W, int r0, int r1);
 void slm_nf4_rows_avx512(float *dst, const slm_mat *W, int r0, int r1);
 void slm_float_rows(float *dst, const slm_mat *W, int r0, int r1);
 
-/* Prompt batches of Q8_0, Q4_0 (and Q4_0X8) and NF4 weights (matmul_int8_avx512.c; AVX-512 VNNI): out[t * ostride + r]
+/* Prompt batches of Q8_0, Q4_0 and NF4 weights, in either layout (matmul_int8_avx512.c; AVX-512 VNNI): out[t * ostride + r]
  * for tokens t < n and rows [r0, r1), at most SLM_GEMM_INT8_ROWS of them, from n activation rows prepared
  * by slm_act_q8_quantize (pb bytes apart) and their int8 block sums (isum: n rows of cols/32, from
  * slm_gemm_int8_sums). pack: 64-byte aligned scratch of slm_gemm_int8_pack_bytes(cols). Q8_0 and Q4_0:

@@ -321,11 +321,6 @@ static void prep_x8(void *dst, const float *x, int cols) {
     if (int8_ok(cols)) x8_pack((int8_t *)dst + x8_packed_at(cols), dst, cols);
 }
 
-static inline __m256i x8_high(__m256i x, int gfni) {
-    return gfni ? _mm256_gf2p8affine_epi64_epi8(x, _mm256_set1_epi64x(0x1020408000000000LL), 0)
-                : _mm256_and_si256(_mm256_srli_epi16(x, 4), _mm256_set1_epi8(0x0F));
-}
-
 /* One run at byte at of each of R rows, activations a, the x scales of its blocks xs, added to acc. */
 static inline __attribute__((always_inline)) void x8_run(const uint8_t *const *w, int R, size_t at, const int8_t *a,
                                                          const float *xs, __m256i table, __m256 *acc, int gfni) {
@@ -345,7 +340,7 @@ static inline __attribute__((always_inline)) void x8_run(const uint8_t *const *w
             __m256i x = slm_in_register(_mm256_loadu_si256((const __m256i *)(w[i] + at + 32 + 32 * k)));
             __m256i s = k & 1 ? odd[i] : even[i];
             s = _mm256_dpbusd_epi32(s, _mm256_shuffle_epi8(table, _mm256_and_si256(x, low)), ao);
-            s = _mm256_dpbusd_epi32(s, _mm256_shuffle_epi8(table, x8_high(x, gfni)), ae);
+            s = _mm256_dpbusd_epi32(s, _mm256_shuffle_epi8(table, slm_high_nibbles(x, gfni)), ae);
             if (k & 1) odd[i] = s;
             else even[i] = s;
         }
@@ -375,7 +370,7 @@ static inline __attribute__((always_inline)) void x8_tail(const uint8_t *const *
         for (int i = 0; i < R; i++) {
             const __m256i x = _mm256_loadu_si256((const __m256i *)(w[i] + at + 4 * t + 32 * b));
             __m256i s = _mm256_dpbusd_epi32(init, _mm256_shuffle_epi8(table, _mm256_and_si256(x, low)), ao);
-            s = _mm256_dpbusd_epi32(s, _mm256_shuffle_epi8(table, x8_high(x, gfni)), ae);
+            s = _mm256_dpbusd_epi32(s, _mm256_shuffle_epi8(table, slm_high_nibbles(x, gfni)), ae);
             float absmax;
             memcpy(&absmax, w[i] + at + 4 * b, sizeof absmax);
             acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(absmax * xs[h]), acc[i]);

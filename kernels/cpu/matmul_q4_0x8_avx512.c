@@ -25,12 +25,6 @@ enum { ROWS = 4 }; /* rows per pass, a quarter of the range apart */
 static size_t packed_at(int cols) { return (slm_act_q8_bytes(cols) + 63) & ~(size_t)63; }
 static size_t prep_bytes(int cols) { return packed_at(cols) + (size_t)(cols / (SLM_X8_BLOCKS * SLM_QK)) * SLM_X8_BLOCKS * SLM_QK; }
 
-/* The high nibble of each byte, moved down: GFNI does it in one op (the bit matrix maps bit i+4 to bit i). */
-static inline __m256i high_nibbles(__m256i x, int gfni) {
-    if (gfni) return _mm256_gf2p8affine_epi64_epi8(x, _mm256_set1_epi64x(0x1020408000000000LL), 0);
-    return _mm256_and_si256(_mm256_srli_epi16(x, 4), _mm256_set1_epi8(0x0F));
-}
-
 /* s + Σ lo·alo + hi·ahi per 32-bit lane (lo, hi: nibbles 0..15, so maddubs' 16-bit sums cannot overflow). */
 static inline __m256i dot(__m256i s, __m256i lo, __m256i alo, __m256i hi, __m256i ahi, int vnni) {
     if (vnni) return _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(s, lo, alo), hi, ahi);
@@ -67,7 +61,7 @@ static inline __attribute__((always_inline)) void rows_n(const char *const *w, i
             for (int i = 0; i < R; i++) {
                 const char *v = w[i] + (size_t)b * sizeof(slm_block_q4_0) + 16 + 32 * k;
                 __m256i x = slm_in_register(_mm256_loadu_si256((const __m256i *)v));
-                __m256i lo = _mm256_and_si256(x, low), hi = high_nibbles(x, gfni);
+                __m256i lo = _mm256_and_si256(x, low), hi = slm_high_nibbles(x, gfni);
                 if (k & 1) odd[i] = dot(odd[i], lo, alo, hi, ahi, vnni);
                 else even[i] = dot(even[i], lo, alo, hi, ahi, vnni);
             }
