@@ -249,6 +249,23 @@ static float *logits20(slm_model *m, int batch) {
     return l;
 }
 
+/* The worst relative L2 error of grouped's logits against plain's, evaluated as a batch and one by one;
+ * saved (when given) must give exactly grouped's. */
+static double against_plain(slm_model *plain, slm_model *grouped, slm_model *saved) {
+    double worst = 0;
+    for (int batch = 0; batch < 2; batch++) {
+        float *a = logits20(plain, batch), *b = logits20(grouped, batch), *c = saved ? logits20(saved, batch) : NULL;
+        double e = worst_error(b, a, NT, WIDE_V);
+        worst = e > worst ? e : worst;
+        CHECK(!c || memcmp(b, c, (size_t)NT * WIDE_V * sizeof(float)) == 0, "%s: the saved folder gives other logits",
+              batch ? "batch" : "one by one");
+        free(a);
+        free(b);
+        free(c);
+    }
+    return worst;
+}
+
 /* On a CPU with AVX-512 VNNI the CPU backend regroups Q4_0 matrices (Q4_0X8): quantized on load, in place,
  * and read from a saved folder, copied. The saved folder gives exactly the logits of the model quantized
  * on load, and `slm quantize` (keep_layout) still writes Q4_0. Against the Q4_0 layout each product
@@ -278,17 +295,7 @@ static void test_q4_0_regrouped(void) {
     CHECK(plain->host.layers[0].wq.type == SLM_Q4_0, "keep_layout: %s", slm_dtype_name(plain->host.layers[0].wq.type));
     CHECK(slm_model_save(grouped, src, out, SLM_Q4_0) == (want == SLM_Q4_0X8 ? -1 : 0), "saving a regrouped model");
     if (want == SLM_Q4_0X8) CHECK(strstr(slm_error(), "q4_0x8") != NULL, "message: %s", slm_error());
-    double worst = 0;
-    for (int batch = 0; batch < 2; batch++) {
-        float *a = logits20(plain, batch), *b = logits20(grouped, batch), *c = logits20(saved, batch);
-        double e = worst_error(b, a, NT, WIDE_V);
-        worst = e > worst ? e : worst;
-        CHECK(memcmp(b, c, (size_t)NT * WIDE_V * sizeof(float)) == 0, "%s: the saved folder gives other logits",
-              batch ? "batch" : "one by one");
-        free(a);
-        free(b);
-        free(c);
-    }
+    const double worst = against_plain(plain, grouped, saved);
     CHECK(worst < 1e-2, "regrouped vs q4_0 layout: relative L2 %.3g", worst);
     printf("     %s: worst relative L2 against the q4_0 layout %.2e\n", slm_dtype_name(want), worst);
     slm_model_free(plain);
@@ -319,14 +326,7 @@ static void test_nf4_regrouped(void) {
         CHECK(L->w_up.type == SLM_NF4 && L->wo.type == SLM_NF4, "layer %d: rows of 288 and 256 stay nf4", l);
         CHECK(plain->host.layers[l].w_down.type == SLM_NF4, "keep_layout: layer %d down_proj regrouped", l);
     }
-    double worst = 0;
-    for (int batch = 0; batch < 2; batch++) {
-        float *a = logits20(plain, batch), *b = logits20(grouped, batch);
-        double e = worst_error(b, a, NT, WIDE_V);
-        worst = e > worst ? e : worst;
-        free(a);
-        free(b);
-    }
+    const double worst = against_plain(plain, grouped, NULL);
     CHECK(worst < 1e-2, "regrouped vs nf4 layout: relative L2 %.3g", worst);
     printf("     %s: worst relative L2 against the nf4 layout %.2e\n", slm_dtype_name(want), worst);
     slm_model_free(plain);
