@@ -90,8 +90,8 @@ static void count_mat(slm_mat *m, const char *what, void *user) {
     model->weight_bytes += mat_bytes(m);
 }
 
-/* Puts the host weights on the chosen backend and counts them. */
-static int finish_load(slm_model *m, const slm_load_opts *opts) {
+/* The backend comes first, so that the weights can be written in the layout its kernels read. */
+static int pick_backend(slm_model *m, const slm_load_opts *opts) {
     const char *device = opts->device ? opts->device : "cpu";
     if (!strcmp(device, "cuda")) {
 #ifdef SLM_CUDA
@@ -106,7 +106,17 @@ static int finish_load(slm_model *m, const slm_load_opts *opts) {
     if (!m->be) m->be = slm_backend_cpu(opts->threads);
     if (!m->be) return -1;
     m->be->kv_f16 = opts->kv_f16;
-    if (!strcmp(m->be->name, "cpu") && !opts->keep_layout && slm_weights_for_cpu(&m->host, &m->st)) return -1;
+    return 0;
+}
+
+/* Whether the host weights are written in the CPU kernels' layouts (slm_weights.cpu_layout). */
+static int cpu_layout(const slm_model *m, const slm_load_opts *opts) {
+    return !strcmp(m->be->name, "cpu") && !opts->keep_layout && slm_regroup_wanted();
+}
+
+/* Puts the host weights on the chosen backend and counts them. */
+static int finish_load(slm_model *m, const slm_load_opts *opts) {
+    if (cpu_layout(m, opts) && slm_weights_for_cpu(&m->host, &m->st)) return -1;
     if (upload_weights(m)) return -1;
     const slm_config *c = &m->cfg;
     slm_weights_each_mat(&m->host, count_mat, m);
@@ -124,7 +134,8 @@ int slm_model_load(slm_model **out, const char *dir, const slm_load_opts *opts) 
     *out = NULL;
     slm_model *m = calloc(1, sizeof *m);
     if (!m) return slm_fail("out of memory");
-    if (slm_config_load(&m->cfg, dir) || slm_st_open_dir(&m->st, dir) || slm_weights_map(&m->host, &m->cfg, &m->st) ||
+    if (slm_config_load(&m->cfg, dir) || slm_st_open_dir(&m->st, dir) || pick_backend(m, opts) ||
+        slm_weights_map(&m->host, &m->cfg, &m->st, cpu_layout(m, opts)) ||
         (opts->quantize && slm_quantize_weights(&m->host, &m->cfg, opts->quant_type, opts->keep_head)) ||
         finish_load(m, opts)) {
         slm_model_free(m);
@@ -141,7 +152,7 @@ int slm_model_random(slm_model **out, const slm_config *c, slm_dtype type, uint6
     slm_model *m = calloc(1, sizeof *m);
     if (!m) return slm_fail("out of memory");
     m->cfg = *c;
-    if (slm_weights_random(&m->host, &m->cfg, type, seed) || finish_load(m, opts)) {
+    if (pick_backend(m, opts) || slm_weights_random(&m->host, &m->cfg, type, seed, cpu_layout(m, opts)) || finish_load(m, opts)) {
         slm_model_free(m);
         return -1;
     }

@@ -13,16 +13,40 @@ static int suits(const slm_mat *m, slm_dtype type) {
 
 static int gcd(int a, int b) { return b ? gcd(b, a % b) : a; }
 
+/* The format a matrix is stored in, whatever layout the CPU kernels gave it in memory. */
+static slm_dtype stored_type(slm_dtype t) { return t == SLM_NF4X8 ? SLM_NF4 : t == SLM_Q4_0X8 ? SLM_Q4_0 : t; }
+
+/* F32/F16/BF16 rows to NF4X8 (slm_weights_nf4x8), each row quantized as NF4 then regrouped. */
+static int quantize_nf4x8(slm_mat *q, const slm_mat *m, const char *what) {
+    const size_t cols = (size_t)m->cols, row_bytes = slm_nf4x8_row_bytes(m->cols);
+    float *row = malloc(cols * sizeof(float) + cols / 64 * sizeof(float) + cols / 2);
+    if (!row) return slm_fail("%s: out of memory", what);
+    float *absmax = row + cols;
+    uint8_t *codes = (uint8_t *)(absmax + cols / 64);
+    for (int r = 0; r < m->rows; r++) {
+        slm_mat_row(m, r, row);
+        slm_quantize_nf4(codes, absmax, row, cols, SLM_NF4_BLOCK);
+        slm_nf4x8_from_nf4((uint8_t *)q->data + (size_t)r * row_bytes, codes, absmax, m->cols);
+    }
+    free(row);
+    q->type = SLM_NF4X8;
+    q->block = SLM_NF4_BLOCK;
+    return 0;
+}
+
 int slm_quantize_mat(slm_weights *w, slm_mat *m, slm_dtype type, const char *what) {
-    if (m->type == type || !suits(m, type)) return 0;
+    if (stored_type(m->type) == type || !suits(m, type)) return 0;
     if (m->type != SLM_F32 && m->type != SLM_F16 && m->type != SLM_BF16)
         return slm_fail("%s: stored as %s, which cannot be converted to %s (only F32, F16 and BF16 weights can be)",
-                        what, slm_dtype_name(m->type), slm_dtype_name(type));
+                        what, slm_dtype_name(stored_type(m->type)), slm_dtype_name(type));
     size_t rows = (size_t)m->rows, cols = (size_t)m->cols;
-    void *data = slm_weights_alloc(w, slm_dtype_bytes(type, rows, cols) + 1);
+    const int x8 = type == SLM_NF4 && slm_weights_nf4x8(w, SLM_NF4_BLOCK, m->cols);
+    void *data = slm_weights_alloc(w, slm_dtype_bytes(x8 ? SLM_NF4X8 : type, rows, cols) + 1);
     if (!data) return slm_fail("%s: out of memory converting a %zux%zu matrix to %s", what, rows, cols, slm_dtype_name(type));
     slm_mat q = {.type = type, .rows = m->rows, .cols = m->cols, .data = data};
-    if (type == SLM_NF4) {
+    if (x8) {
+        if (quantize_nf4x8(&q, m, what)) return -1;
+    } else if (type == SLM_NF4) {
         /* NF4 blocks run over the flattened matrix: convert whole groups of rows that end on a block edge */
         int group = SLM_NF4_BLOCK / gcd(m->cols, SLM_NF4_BLOCK);
         size_t nblocks = (rows * cols + SLM_NF4_BLOCK - 1) / SLM_NF4_BLOCK;

@@ -18,8 +18,30 @@ static uint64_t next(uint64_t *s) {
 /* uniform in [-scale, scale) */
 static float uniform(uint64_t *s, float scale) { return ((next(s) >> 40) * (1.0f / 8388608.0f) - 1.0f) * scale; }
 
+/* Random NF4 codes, all absmax values `scale`, written as NF4X8 (slm_weights_nf4x8): the same weights as the
+ * NF4 layout would get from the same rng. */
+static int random_nf4x8(slm_mat *m, float scale, uint64_t *rng) {
+    const size_t cols = (size_t)m->cols, row_bytes = slm_nf4x8_row_bytes(m->cols);
+    float *absmax = malloc(cols / 64 * sizeof(float) + cols / 2);
+    if (!absmax) return slm_fail("out of memory");
+    uint8_t *codes = (uint8_t *)(absmax + cols / 64);
+    for (size_t i = 0; i < cols / 64; i++) absmax[i] = scale;
+    for (int r = 0; r < m->rows; r++) {
+        for (size_t i = 0; i < cols / 2; i += 8) { /* cols / 2 is a multiple of 32 */
+            uint64_t v = next(rng);
+            memcpy(codes + i, &v, 8);
+        }
+        slm_nf4x8_from_nf4((uint8_t *)m->data + (size_t)r * row_bytes, codes, absmax, m->cols);
+    }
+    free(absmax);
+    m->type = SLM_NF4X8;
+    m->block = SLM_NF4_BLOCK;
+    return 0;
+}
+
 static int random_mat(slm_weights *w, slm_mat *m, int rows, int cols, slm_dtype type, uint64_t *rng) {
     if ((type == SLM_Q8_0 || type == SLM_Q4_0) && cols % SLM_QK) type = SLM_F16;
+    if (type == SLM_NF4 && slm_weights_nf4x8(w, SLM_NF4_BLOCK, cols)) type = SLM_NF4X8;
     size_t n = (size_t)rows * cols, bytes = slm_dtype_bytes(type, (size_t)rows, (size_t)cols);
     void *data = slm_weights_alloc(w, bytes + 8);
     if (!data) return slm_fail("out of memory for a %dx%d %s matrix", rows, cols, slm_dtype_name(type));
@@ -56,6 +78,7 @@ static int random_mat(slm_weights *w, slm_mat *m, int rows, int cols, slm_dtype 
         }
         break;
     }
+    case SLM_NF4X8: return random_nf4x8(m, scale, rng);
     case SLM_NF4: {
         size_t nb = (n + SLM_NF4_BLOCK - 1) / SLM_NF4_BLOCK, nbytes = (n + 1) / 2;
         float *absmax = slm_weights_alloc(w, nb * sizeof(float));
@@ -85,8 +108,9 @@ static float *zeros(slm_weights *w, int n, int want) {
     return want ? slm_weights_own(w, calloc((size_t)n, sizeof(float))) : NULL;
 }
 
-int slm_weights_random(slm_weights *w, const slm_config *c, slm_dtype type, uint64_t seed) {
+int slm_weights_random(slm_weights *w, const slm_config *c, slm_dtype type, uint64_t seed, int cpu_layout) {
     memset(w, 0, sizeof *w);
+    w->cpu_layout = cpu_layout;
     uint64_t rng = seed * 0x9E3779B97F4A7C15ull + 1;
     int hd = c->head_dim, hidden = c->hidden_size, ffn = c->intermediate_size;
     int qdim = c->n_heads * hd, kvdim = c->n_kv_heads * hd;

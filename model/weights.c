@@ -150,27 +150,25 @@ static const float *f32_tensor(slm_weights *w, const slm_st *st, const char *nam
     return aligned(w, st, t, 4);
 }
 
-/* Whether an NF4 matrix of this block size and row length can be regrouped as NF4X8 (slm_weights_for_cpu):
- * rows of whole 64-weight blocks, at least a run of 8 long (shorter rows gain nothing). */
-static int nf4x8_shape(int block, int cols) { return block == 64 && cols % 64 == 0 && cols >= SLM_NF4X8_WEIGHTS; }
+int slm_weights_nf4x8(const slm_weights *w, int block, int cols) {
+    return w->cpu_layout && block == 64 && cols % 64 == 0 && cols >= SLM_NF4X8_WEIGHTS;
+}
 
-/* The codes of a bitsandbytes matrix the CPU backend can regroup, copied with its *absmax values right
- * after them into one buffer, so that the regrouping can be done in place; the file's pages are given back.
- * *absmax then points into the buffer. (Loaded with keep_layout or for another backend, the matrix stays NF4
- * in that buffer: resident memory is the same as with the file's pages.) */
-static const void *codes_with_absmax(slm_weights *w, const slm_st *st, const slm_st_tensor *t, const float **absmax, size_t n) {
-    const size_t at = round_up(t->nbytes, 64);
-    char *buf = slm_weights_alloc(w, at + n * sizeof(float));
-    if (!buf) {
+/* A bitsandbytes matrix written as NF4X8 from the file's codes and its absmax values (decoded, when double
+ * quantized); the file's pages of both are given back. */
+static const void *bnb_as_nf4x8(slm_weights *w, const slm_st *st, const slm_st_tensor *t, const float *absmax, int rows, int cols) {
+    const size_t row_bytes = slm_nf4x8_row_bytes(cols);
+    uint8_t *dst = slm_weights_alloc(w, row_bytes * (size_t)rows);
+    if (!dst) {
         slm_fail("%s: tensor '%s': out of memory", t->file, t->name);
         return NULL;
     }
-    memcpy(buf, t->data, t->nbytes);
-    memcpy(buf + at, *absmax, n * sizeof(float));
+    const uint8_t *codes = t->data;
+    for (int r = 0; r < rows; r++)
+        slm_nf4x8_from_nf4(dst + (size_t)r * row_bytes, codes + (size_t)r * cols / 2, absmax + (size_t)r * (cols / 64), cols);
     release_pages(st, t);
-    release_range(st, *absmax, n * sizeof(float));
-    *absmax = (const float *)(buf + at);
-    return buf;
+    release_range(st, absmax, (size_t)rows * (cols / 64) * sizeof(float));
+    return dst;
 }
 
 /* bitsandbytes 4-bit (formats.md §3): `name` holds the packed codes; its quant state sits in the
@@ -257,11 +255,10 @@ static int map_bnb(slm_weights *w, const slm_st *st, const slm_st_tensor *t, int
     } else if (!(absmax = f32_tensor(w, st, key, nblocks))) {
         goto out;
     }
-    /* the kernel loads 64 code bytes at a time and runs ~11% slower when the loads straddle cache lines;
-     * transformers aligns tensors only to their element size */
-    const void *codes;
-    if (slm_regroup_wanted() && nf4x8_shape(block, cols)) {
-        if (!(codes = codes_with_absmax(w, st, t, &absmax, (size_t)nblocks))) goto out;
+    if (slm_weights_nf4x8(w, block, cols)) {
+        const void *x8 = bnb_as_nf4x8(w, st, t, absmax, rows, cols);
+        if (!x8) goto out;
+        *m = (slm_mat){.type = SLM_NF4X8, .rows = rows, .cols = cols, .data = x8, .code = map, .block = block};
     } else {
         float *kept = dec; /* the weights free it from here on, even when owning it fails */
         dec = NULL;
@@ -269,9 +266,12 @@ static int map_bnb(slm_weights *w, const slm_st *st, const slm_st_tensor *t, int
             slm_fail("out of memory");
             goto out;
         }
-        if (!(codes = aligned(w, st, t, 64))) goto out;
+        /* the kernel loads 64 code bytes at a time and runs ~11% slower when the loads straddle cache lines;
+         * transformers aligns tensors only to their element size */
+        const void *codes = aligned(w, st, t, 64);
+        if (!codes) goto out;
+        *m = (slm_mat){.type = SLM_NF4, .rows = rows, .cols = cols, .data = codes, .absmax = absmax, .code = map, .block = block};
     }
-    *m = (slm_mat){.type = SLM_NF4, .rows = rows, .cols = cols, .data = codes, .absmax = absmax, .code = map, .block = block};
     rc = 0;
 out:
     free(dec);
@@ -340,8 +340,9 @@ static int map_vec(slm_weights *w, const slm_st *st, const char *name, int n, fl
     return 0;
 }
 
-int slm_weights_map(slm_weights *w, const slm_config *c, const slm_st *st) {
+int slm_weights_map(slm_weights *w, const slm_config *c, const slm_st *st, int cpu_layout) {
     memset(w, 0, sizeof *w);
+    w->cpu_layout = cpu_layout;
     int hd = c->head_dim, hidden = c->hidden_size, ffn = c->intermediate_size;
     int qdim = c->n_heads * hd, kvdim = c->n_kv_heads * hd;
     char name[256];
@@ -419,42 +420,8 @@ static int regroup_q4_0(slm_weights *w, const slm_st *st, slm_mat *m, const char
     return 0;
 }
 
-/* One NF4 matrix to NF4X8, in place. A run holds its blocks' absmax values beside their codes, so it takes
- * the room of both: that is done only where the absmax values follow the codes in the same slab, as in
- * matrices quantized or built in memory (slm_weights_alloc packs buffers on 64-byte boundaries). Rows are
- * rewritten from the last one, each from a copy of its codes, so that no run overwrites codes not yet
- * read. Others stay NF4: blocks of another size, rows that are not whole blocks or shorter than a run (as
- * with Q4_0, nothing to gain there), checkpoints mapped from files. */
-static int regroup_nf4(const slm_st *st, slm_mat *m, const char *what) {
-    const size_t cols = (size_t)m->cols, codes = (size_t)m->rows * cols / 2;
-    const char *end = (const char *)m->data + codes; /* where the codes end; the absmax values follow within a line of padding */
-    if (!nf4x8_shape(m->block, m->cols) || !m->absmax || in_mapped_file(st, m->data) ||
-        (const char *)m->absmax < end || (const char *)m->absmax > end + 64)
-        return 0;
-    const size_t nabs = (size_t)m->rows * cols / 64, row_out = slm_nf4x8_row_bytes(m->cols);
-    float *absmax = malloc(nabs * sizeof(float));
-    uint8_t *row = malloc(cols / 2), *data = (uint8_t *)m->data;
-    if (!absmax || !row) {
-        free(absmax);
-        free(row);
-        return slm_fail("%s: out of memory for regrouping nf4 weights", what);
-    }
-    memcpy(absmax, m->absmax, nabs * sizeof(float));
-    for (int r = m->rows - 1; r >= 0; r--) {
-        memcpy(row, data + (size_t)r * (cols / 2), cols / 2);
-        slm_nf4x8_from_nf4(data + (size_t)r * row_out, row, absmax + (size_t)r * (cols / 64), m->cols);
-    }
-    free(absmax);
-    free(row);
-    m->type = SLM_NF4X8;
-    m->absmax = NULL;
-    return 0;
-}
-
 static int regroup(slm_weights *w, const slm_st *st, slm_mat *m, const char *what) {
-    if (m->type == SLM_Q4_0) return regroup_q4_0(w, st, m, what);
-    if (m->type == SLM_NF4) return regroup_nf4(st, m, what);
-    return 0;
+    return m->type == SLM_Q4_0 ? regroup_q4_0(w, st, m, what) : 0;
 }
 
 typedef struct {

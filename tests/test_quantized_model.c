@@ -304,8 +304,8 @@ static void test_q4_0_regrouped(void) {
 }
 
 /* NF4 quantized on load, with blocks of 64: the matrices whose rows are whole blocks and at least a run
- * (here the down projections, a run and 7 blocks after it) are regrouped in place on a CPU with AVX-512
- * VNNI (NF4X8), the rest stay NF4. The two layouts round codes and activations alike and differ in the
+ * (here the down projections, a run and 7 blocks after it) are written as NF4X8 on a CPU with AVX-512
+ * VNNI, the rest stay NF4. The two layouts round codes and activations alike and differ in the
  * order of float sums: 1.9e-7 relative L2 here (prompt batches give identical products in both). The
  * bound, 1e-2, leaves room for the int8 activation flips described above. */
 static void test_nf4_regrouped(void) {
@@ -333,9 +333,40 @@ static void test_nf4_regrouped(void) {
     slm_model_free(grouped);
 }
 
+/* Random NF4 weights (slm bench --preset) are written as NF4X8 where the shape allows, and are the same
+ * weights the NF4 layout gets from the same seed: the logits differ only in the order of float sums. */
+static void test_random_nf4x8(void) {
+    char src[128];
+    snprintf(src, sizeof src, "%s/wide-random", tmpdir);
+    CHECK(write_wide_model(src) == 0, "writing %s: %s", src, slm_error());
+    slm_config cfg;
+    if (slm_config_load(&cfg, src)) {
+        CHECK(0, "%s", slm_error());
+        return;
+    }
+    slm_model *plain, *grouped;
+    slm_load_opts keep = {.keep_layout = 1}, lo = {0};
+    if (slm_model_random(&plain, &cfg, SLM_NF4, 7, &keep) || slm_model_random(&grouped, &cfg, SLM_NF4, 7, &lo)) {
+        CHECK(0, "%s", slm_error());
+        return;
+    }
+    const slm_dtype want = slm_regroup_wanted() ? SLM_NF4X8 : SLM_NF4;
+    for (int l = 0; l < WIDE_L; l++) {
+        CHECK(grouped->host.layers[l].w_down.type == want, "layer %d down_proj is %s, not %s", l,
+              slm_dtype_name(grouped->host.layers[l].w_down.type), slm_dtype_name(want));
+        CHECK(grouped->host.layers[l].w_up.type == SLM_NF4, "layer %d: rows of 288 stay nf4", l);
+        CHECK(plain->host.layers[l].w_down.type == SLM_NF4, "keep_layout: layer %d down_proj regrouped", l);
+    }
+    const double worst = against_plain(plain, grouped, NULL);
+    CHECK(worst < 1e-2, "random nf4x8 vs nf4 layout: relative L2 %.3g", worst);
+    printf("     %s: worst relative L2 against the nf4 layout %.2e\n", slm_dtype_name(want), worst);
+    slm_model_free(plain);
+    slm_model_free(grouped);
+}
+
 /* A bitsandbytes checkpoint as transformers saves it (NF4, double quantization), whose down projections
- * have rows of 576 (a run and a block): on a CPU with AVX-512 VNNI they are copied once, with their absmax
- * values beside them, and regrouped (NF4X8); kept in their own layout (keep_layout) they stay NF4. Decoded
+ * have rows of 576 (a run and a block): on a CPU with AVX-512 VNNI they are copied once from the file's codes
+ * and absmax values into NF4X8; kept in their own layout (keep_layout) they stay NF4. Decoded
  * one token at a time, the two give the same logits but for the order of float sums (bound 1e-5), and both
  * stay within the int8 path's rounding of transformers' logits (bound 0.1; measured 4.6e-2, as codes and
  * activations round to 1/127 of their block's largest value, here with every row but the down
@@ -394,6 +425,7 @@ int main(void) {
     RUN(test_corrupt_packed);
     RUN(test_q4_0_regrouped);
     RUN(test_nf4_regrouped);
+    RUN(test_random_nf4x8);
     RUN(test_bnb_regrouped);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
