@@ -1,6 +1,6 @@
 /* CPU kernels against references computed here in double precision, and every SIMD variant
  * against its scalar reference: float matrix-vector products and tile conversion, threaded
- * matmul (matvec and sgemm paths), grouped attention with float and f16 caches, the cache store,
+ * matmul (matvec, sgemm and F16/BF16 prompt paths), the F16/BF16 prompt kernel, grouped attention with float and f16 caches, the cache store,
  * rmsnorm, rope, swiglu, and the CPU backend's attention op with an f16 KV cache. */
 #include <math.h>
 #include <stdint.h>
@@ -191,6 +191,52 @@ static void test_matmul_threaded(void) {
                 free(bias);
             }
     slm_pool_destroy(pool);
+}
+
+/* The F16/BF16 prompt kernel against the scalar matvec reference run per token and a double reference:
+ * row counts that leave 1-3 rows after the 4-row tiles, token counts that leave 1-5 after the 6-token
+ * tiles and cross a 96-token block, row lengths with a masked tail, a sub-range of rows written alone
+ * into a wider output. */
+static void test_gemm_half(void) {
+    if (!slm_cpu()->avx512) return;
+    const int cases[][3] = {{1, 1, 16}, {4, 6, 32}, {7, 13, 67}, {9, 100, 31}, {13, 5, 2048}, {6, 2, 4103}, {37, 97, 48}};
+    for (size_t ti = 1; ti < 3; ti++)
+        for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+            const int rows = cases[ci][0], n = cases[ci][1], cols = cases[ci][2], r0 = rows > 2 ? 1 : 0, r1 = rows > 2 ? rows - 1 : rows;
+            const size_t ldo = (size_t)rows + 3;
+            double *wv = malloc(sizeof(double) * rows * cols);
+            slm_mat W;
+            void *data = random_mat(&W, float_types[ti], rows, cols, wv);
+            float *x = malloc(sizeof(float) * n * cols), *y = malloc(sizeof(float) * n * ldo), *ref = malloc(sizeof(float) * rows);
+            for (int i = 0; i < n * cols; i++) x[i] = test_randf();
+            for (size_t i = 0; i < (size_t)n * ldo; i++) y[i] = 777.0f;
+            slm_gemm_half_avx512(y, ldo, &W, x, n, r0, r1);
+            const slm_matvec_kernel *scalar = ti == 1 ? &slm_mv_f16_scalar : &slm_mv_bf16_scalar;
+            int bad = 0;
+            for (int t = 0; t < n; t++) {
+                const float *xt = x + (size_t)t * cols, *yt = y + (size_t)t * ldo;
+                scalar->rows(ref, &W, xt, NULL, 0, rows);
+                for (int r = 0; r < (int)ldo; r++) {
+                    if (r < r0 || r >= r1) {
+                        bad += yt[r] != 777.0f;
+                        continue;
+                    }
+                    double exact = 0, scale = 0;
+                    for (int c = 0; c < cols; c++) {
+                        exact += wv[(size_t)r * cols + c] * xt[c];
+                        scale += fabs(wv[(size_t)r * cols + c] * xt[c]);
+                    }
+                    if (!close_to(yt[r], exact, scale, 1e-6) || !close_to(yt[r], ref[r], scale, 2e-6)) {
+                        if (bad++ < 3)
+                            CHECK(0, "%s %dx%d, %d tokens, [%d][%d]: %.9g vs scalar %.9g, exact %.9g", slm_dtype_name(W.type),
+                                  rows, cols, n, t, r, yt[r], ref[r], exact);
+                    }
+                }
+            }
+            CHECK(bad == 0, "%s %dx%d, %d tokens: %d outputs wrong or written outside rows [%d, %d)", slm_dtype_name(W.type), rows,
+                  cols, n, bad, r0, r1);
+            free(data), free(wv), free(x), free(y), free(ref);
+        }
 }
 
 /* The repacked int8 kernel for prompt batches agrees with the scalar reference and with the AVX-512
@@ -516,6 +562,7 @@ int main(void) {
     RUN(test_float_rows_variants);
     RUN(test_float_rows_nf4);
     RUN(test_matmul_threaded);
+    RUN(test_gemm_half);
     RUN(test_gemm_int8);
     RUN(test_attention_variants);
     RUN(test_attention_store);

@@ -3,7 +3,9 @@
  * Every format has matrix-vector kernels: a scalar reference and SIMD variants. A kernel may
  * first "prepare" the activation row (the integer kernels quantize it to int8 blocks) and then
  * computes a range of output rows from it. Prompt batches of float weights go through BLAS sgemm
- * on converted tiles; everything else runs the row kernels for each token. */
+ * (F16 and BF16 on AVX-512: a kernel of their own that widens the weights as it reads them), of
+ * quantized weights through int8 kernels where the CPU has AVX-512 VNNI; everything else runs the row
+ * kernels for each token. */
 #ifndef SLM_MATMUL_H
 #define SLM_MATMUL_H
 
@@ -54,6 +56,10 @@ int slm_gemm_int8_nf4_ok(const slm_mat *W); /* cols % 64 == 0, block % 64 == 0: 
 void slm_gemm_int8_sums(int32_t *isum, const void *xp, int cols);
 void slm_gemm_int8_avx512(float *out, size_t ostride, const slm_mat *W, const void *xp, size_t pb, const int32_t *isum,
                           int n, int r0, int r1, void *pack);
+
+/* Prompt batches of F16 and BF16 weights (matmul_half_avx512.c): out[t * ostride + r] = Σ_k x[t][k]·W[r][k]
+ * for tokens t < n and rows [r0, r1), the weights widened to float as they are read, float sums. */
+void slm_gemm_half_avx512(float *out, size_t ostride, const slm_mat *W, const float *x, int n, int r0, int r1);
 
 /* Dequantizes row r of W into dst[W->cols] (embedding lookups, tests). */
 void slm_mat_row(const slm_mat *W, int r, float *dst);
