@@ -109,14 +109,16 @@ static int pick_backend(slm_model *m, const slm_load_opts *opts) {
     return 0;
 }
 
-/* Whether the host weights are written in the CPU kernels' layouts (slm_weights.cpu_layout). */
+/* The CPU kernels' layouts the host weights are written in (slm_weights.layout): none for another backend,
+ * or when they are to be written out again; float matrices that are about to be quantized keep theirs. */
 static int cpu_layout(const slm_model *m, const slm_load_opts *opts) {
-    return !strcmp(m->be->name, "cpu") && !opts->keep_layout && slm_regroup_wanted();
+    if (strcmp(m->be->name, "cpu") || opts->keep_layout || !slm_regroup_wanted()) return 0;
+    return SLM_LAYOUT_NF4X8 | (opts->quantize ? 0 : SLM_LAYOUT_COL_BLOCKS);
 }
 
 /* Puts the host weights on the chosen backend and counts them. */
 static int finish_load(slm_model *m, const slm_load_opts *opts) {
-    if (cpu_layout(m, opts) && slm_weights_for_cpu(&m->host, &m->st)) return -1;
+    if (cpu_layout(m, opts) && slm_weights_for_cpu(&m->host, &m->st)) return -1; /* Q4_0X8 */
     if (upload_weights(m)) return -1;
     const slm_config *c = &m->cfg;
     slm_weights_each_mat(&m->host, count_mat, m);

@@ -14,7 +14,9 @@ static int suits(const slm_mat *m, slm_dtype type) {
 static int gcd(int a, int b) { return b ? gcd(b, a % b) : a; }
 
 /* The format a matrix is stored in, whatever layout the CPU kernels gave it in memory. */
-static slm_dtype stored_type(slm_dtype t) { return t == SLM_NF4X8 ? SLM_NF4 : t == SLM_Q4_0X8 ? SLM_Q4_0 : t; }
+static slm_dtype stored_type(slm_dtype t) {
+    return t == SLM_NF4X8 ? SLM_NF4 : t == SLM_Q4_0X8 ? SLM_Q4_0 : t == SLM_F16B ? SLM_F16 : t == SLM_BF16B ? SLM_BF16 : t;
+}
 
 /* F32/F16/BF16 rows to NF4X8 (slm_weights_nf4x8), each row quantized as NF4 then regrouped. */
 static int quantize_nf4x8(slm_mat *q, const slm_mat *m, const char *what) {
@@ -36,7 +38,8 @@ static int quantize_nf4x8(slm_mat *q, const slm_mat *m, const char *what) {
 
 int slm_quantize_mat(slm_weights *w, slm_mat *m, slm_dtype type, const char *what) {
     if (stored_type(m->type) == type || !suits(m, type)) return 0;
-    if (m->type != SLM_F32 && m->type != SLM_F16 && m->type != SLM_BF16)
+    const slm_dtype from = stored_type(m->type);
+    if (from != SLM_F32 && from != SLM_F16 && from != SLM_BF16)
         return slm_fail("%s: stored as %s, which cannot be converted to %s (only F32, F16 and BF16 weights can be)",
                         what, slm_dtype_name(stored_type(m->type)), slm_dtype_name(type));
     size_t rows = (size_t)m->rows, cols = (size_t)m->cols;

@@ -39,9 +39,31 @@ static int random_nf4x8(slm_mat *m, float scale, uint64_t *rng) {
     return 0;
 }
 
+/* Random F16 or BF16 rows written in column blocks (F16B, BF16B): the same weights as the row-major layout
+ * gets from the same rng. */
+static int random_col_blocks(slm_mat *m, float scale, uint64_t *rng) {
+    const int cols = m->cols;
+    uint16_t *row = malloc((size_t)cols * sizeof *row);
+    if (!row) return slm_fail("out of memory");
+    for (int r = 0; r < m->rows; r++) {
+        for (int c = 0; c < cols; c++) {
+            float v = uniform(rng, scale);
+            row[c] = m->type == SLM_F16B ? slm_f32_to_f16(v) : slm_f32_to_bf16(v);
+        }
+        for (int b = 0; b * SLM_COL_BLOCK < cols; b++) {
+            const int width = slm_col_block_width(cols, b);
+            uint16_t *block = (uint16_t *)m->data + (size_t)m->rows * b * SLM_COL_BLOCK;
+            memcpy(block + (size_t)r * width, row + (size_t)b * SLM_COL_BLOCK, (size_t)width * sizeof *row);
+        }
+    }
+    free(row);
+    return 0;
+}
+
 static int random_mat(slm_weights *w, slm_mat *m, int rows, int cols, slm_dtype type, uint64_t *rng) {
     if ((type == SLM_Q8_0 || type == SLM_Q4_0) && cols % SLM_QK) type = SLM_F16;
     if (type == SLM_NF4 && slm_weights_nf4x8(w, SLM_NF4_BLOCK, cols)) type = SLM_NF4X8;
+    type = slm_weights_float_layout(w, type, cols);
     size_t n = (size_t)rows * cols, bytes = slm_dtype_bytes(type, (size_t)rows, (size_t)cols);
     void *data = slm_weights_alloc(w, bytes + 8);
     if (!data) return slm_fail("out of memory for a %dx%d %s matrix", rows, cols, slm_dtype_name(type));
@@ -79,6 +101,8 @@ static int random_mat(slm_weights *w, slm_mat *m, int rows, int cols, slm_dtype 
         break;
     }
     case SLM_NF4X8: return random_nf4x8(m, scale, rng);
+    case SLM_F16B:
+    case SLM_BF16B: return random_col_blocks(m, scale, rng);
     case SLM_NF4: {
         size_t nb = (n + SLM_NF4_BLOCK - 1) / SLM_NF4_BLOCK, nbytes = (n + 1) / 2;
         float *absmax = slm_weights_alloc(w, nb * sizeof(float));
@@ -108,9 +132,9 @@ static float *zeros(slm_weights *w, int n, int want) {
     return want ? slm_weights_own(w, calloc((size_t)n, sizeof(float))) : NULL;
 }
 
-int slm_weights_random(slm_weights *w, const slm_config *c, slm_dtype type, uint64_t seed, int cpu_layout) {
+int slm_weights_random(slm_weights *w, const slm_config *c, slm_dtype type, uint64_t seed, int layout) {
     memset(w, 0, sizeof *w);
-    w->cpu_layout = cpu_layout;
+    w->layout = layout;
     uint64_t rng = seed * 0x9E3779B97F4A7C15ull + 1;
     int hd = c->head_dim, hidden = c->hidden_size, ffn = c->intermediate_size;
     int qdim = c->n_heads * hd, kvdim = c->n_kv_heads * hd;

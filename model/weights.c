@@ -151,7 +151,21 @@ static const float *f32_tensor(slm_weights *w, const slm_st *st, const char *nam
 }
 
 int slm_weights_nf4x8(const slm_weights *w, int block, int cols) {
-    return w->cpu_layout && block == 64 && cols % 64 == 0 && cols >= SLM_NF4X8_WEIGHTS;
+    return (w->layout & SLM_LAYOUT_NF4X8) && block == 64 && cols % 64 == 0 && cols >= SLM_NF4X8_WEIGHTS;
+}
+
+slm_dtype slm_weights_float_layout(const slm_weights *w, slm_dtype type, int cols) {
+    if (!(w->layout & SLM_LAYOUT_COL_BLOCKS) || cols <= SLM_COL_BLOCKED_ABOVE) return type;
+    return type == SLM_F16 ? SLM_F16B : type == SLM_BF16 ? SLM_BF16B : type;
+}
+
+void slm_col_blocks_from_rows(uint16_t *dst, const uint16_t *src, int rows, int cols) {
+    for (int b = 0; b * SLM_COL_BLOCK < cols; b++) {
+        const int width = slm_col_block_width(cols, b);
+        uint16_t *block = dst + (size_t)rows * b * SLM_COL_BLOCK;
+        for (int r = 0; r < rows; r++)
+            memcpy(block + (size_t)r * width, src + (size_t)r * cols + (size_t)b * SLM_COL_BLOCK, (size_t)width * 2);
+    }
 }
 
 /* A bitsandbytes matrix written as NF4X8 from the file's codes and its absmax values (decoded, when double
@@ -311,6 +325,15 @@ static int map_mat(slm_weights *w, const slm_st *st, const char *name, int rows,
         return slm_fail("%s: tensor '%s': dtype %s is not supported for a weight matrix (F32, F16, BF16, packed U8)",
                         t->file, t->name, t->dtype);
     if (check_shape(t, 2, rows, cols)) return -1;
+    const slm_dtype layout = slm_weights_float_layout(w, type, cols);
+    if (layout != type) { /* copied once into column blocks, the file's pages given back */
+        uint16_t *blocks = slm_weights_alloc(w, t->nbytes);
+        if (!blocks) return slm_fail("%s: tensor '%s': out of memory", t->file, t->name);
+        slm_col_blocks_from_rows(blocks, t->data, rows, cols);
+        release_pages(st, t);
+        *m = (slm_mat){.type = layout, .rows = rows, .cols = cols, .data = blocks};
+        return 0;
+    }
     const void *data = aligned(w, st, t, type == SLM_F32 ? 4 : 2);
     if (!data) return -1;
     *m = (slm_mat){.type = type, .rows = rows, .cols = cols, .data = data};
@@ -340,9 +363,9 @@ static int map_vec(slm_weights *w, const slm_st *st, const char *name, int n, fl
     return 0;
 }
 
-int slm_weights_map(slm_weights *w, const slm_config *c, const slm_st *st, int cpu_layout) {
+int slm_weights_map(slm_weights *w, const slm_config *c, const slm_st *st, int layout) {
     memset(w, 0, sizeof *w);
-    w->cpu_layout = cpu_layout;
+    w->layout = layout;
     int hd = c->head_dim, hidden = c->hidden_size, ffn = c->intermediate_size;
     int qdim = c->n_heads * hd, kvdim = c->n_kv_heads * hd;
     char name[256];

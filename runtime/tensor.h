@@ -19,8 +19,25 @@ typedef enum {
     /* NF4 with blocks of 64 and rows of whole blocks, each run of 8 blocks regrouped with its 8 absmax values
      * (kernels/cpu/quant.h); made from NF4 by the CPU backend in the same way */
     SLM_NF4X8,
+    /* F16 and BF16 matrices wider than 4096 columns held in blocks of SLM_COL_BLOCK columns (slm_col_block_at):
+     * the CPU backend's layout, so that a block's float activations stay in L1 beside the weight streams */
+    SLM_F16B,
+    SLM_BF16B,
     SLM_NTYPES
 } slm_dtype;
+
+/* F16B and BF16B: block b holds columns [b·SLM_COL_BLOCK, ...) of every row as its own row-major matrix
+ * [rows][width], width SLM_COL_BLOCK but for the last block's rest, starting at element rows·b·SLM_COL_BLOCK. */
+enum { SLM_COL_BLOCK = 2048, SLM_COL_BLOCKED_ABOVE = 4096 };
+static inline int slm_col_block_width(int cols, int b) {
+    int left = cols - b * SLM_COL_BLOCK;
+    return left < SLM_COL_BLOCK ? left : SLM_COL_BLOCK;
+}
+/* The element index of [r][c] in an F16B or BF16B matrix. */
+static inline size_t slm_col_block_at(int rows, int cols, int r, int c) {
+    int b = c / SLM_COL_BLOCK;
+    return (size_t)rows * b * SLM_COL_BLOCK + (size_t)r * slm_col_block_width(cols, b) + (size_t)(c % SLM_COL_BLOCK);
+}
 
 #define SLM_QK 32 /* weights per Q8_0 / Q4_0 block */
 

@@ -239,6 +239,66 @@ static void test_gemm_half(void) {
         }
 }
 
+/* F16B and BF16B (column blocks of 2048): the scalar reference and the AVX-512 kernel against a double
+ * reference, rows written alone in a sub-range, slm_mat_row equal to the row-major values, and the prompt
+ * kernel against the row-major layout's. Rows of 4097 columns leave a block of one. */
+static void test_col_blocks(void) {
+    const int cases[][3] = {{1, 4097, 1}, {7, 6144, 5}, {37, 8242, 13}, {9, 12288, 7}};
+    for (int ti = 1; ti < 3; ti++)
+        for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+            const int rows = cases[ci][0], cols = cases[ci][1], n = cases[ci][2];
+            double *wv = malloc(sizeof(double) * rows * cols);
+            slm_mat P;
+            void *data = random_mat(&P, float_types[ti], rows, cols, wv);
+            uint16_t *blocks = malloc((size_t)rows * cols * 2);
+            for (int r = 0; r < rows; r++)
+                for (int c = 0; c < cols; c++) blocks[slm_col_block_at(rows, cols, r, c)] = ((const uint16_t *)data)[(size_t)r * cols + c];
+            slm_mat B = {.type = ti == 1 ? SLM_F16B : SLM_BF16B, .rows = rows, .cols = cols, .data = blocks};
+            float *x = malloc(sizeof(float) * n * cols), *y = malloc(sizeof(float) * (rows + 2)), *row = malloc(sizeof(float) * cols);
+            float *yb = malloc(sizeof(float) * n * rows), *yp = malloc(sizeof(float) * n * rows);
+            for (int i = 0; i < n * cols; i++) x[i] = test_randf();
+            const slm_matvec_kernel *v[3];
+            int nv = slm_matvec_variants(B.type, v, 3), bad = 0;
+            CHECK(nv >= 1 && v[0]->isa == SLM_ISA_SCALAR, "%s: the scalar reference comes first", slm_dtype_name(B.type));
+            for (int k = 0; k < nv; k++) {
+                const int r0 = rows > 2 ? 1 : 0, r1 = rows > 2 ? rows - 1 : rows;
+                for (int r = 0; r < rows + 2; r++) y[r] = 777.0f;
+                v[k]->rows(y, &B, x, NULL, r0, r1);
+                for (int r = 0; r < rows + 2; r++) {
+                    if (r < r0 || r >= r1) {
+                        bad += y[r] != 777.0f;
+                        continue;
+                    }
+                    double ref = 0, scale = 0;
+                    for (int c = 0; c < cols; c++) {
+                        ref += wv[(size_t)r * cols + c] * x[c];
+                        scale += fabs(wv[(size_t)r * cols + c] * x[c]);
+                    }
+                    bad += !close_to(y[r], ref, scale, v[k]->isa == SLM_ISA_SCALAR ? 1e-7 : 1e-6);
+                }
+                CHECK(bad == 0, "%s %dx%d: %d rows wrong or written outside [%d, %d)", v[k]->name, rows, cols, bad, r0, r1);
+            }
+            for (int r = 0; r < rows; r++) {
+                slm_mat_row(&B, r, row);
+                for (int c = 0; c < cols; c++) bad += row[c] != (float)wv[(size_t)r * cols + c];
+            }
+            CHECK(bad == 0, "%s %dx%d: slm_mat_row differs from the row-major values", slm_dtype_name(B.type), rows, cols);
+            if (slm_cpu()->avx512) {
+                slm_gemm_half_avx512(yb, (size_t)rows, &B, x, n, 0, rows);
+                slm_gemm_half_avx512(yp, (size_t)rows, &P, x, n, 0, rows);
+                for (int t = 0; t < n; t++)
+                    for (int r = 0; r < rows; r++) {
+                        double scale = 0;
+                        for (int c = 0; c < cols; c++) scale += fabs(wv[(size_t)r * cols + c] * x[(size_t)t * cols + c]);
+                        bad += !close_to(yb[(size_t)t * rows + r], yp[(size_t)t * rows + r], scale, 2e-6);
+                    }
+                CHECK(bad == 0, "%s %dx%d, %d tokens: prompt kernel differs from the row-major layout's in %d outputs",
+                      slm_dtype_name(B.type), rows, cols, n, bad);
+            }
+            free(data), free(wv), free(blocks), free(x), free(y), free(row), free(yb), free(yp);
+        }
+}
+
 /* The repacked int8 kernel for prompt batches agrees with the scalar reference and with the AVX-512
  * matvec kernel for every token (the integer products are exact; only the float sum rounds differently). */
 static void test_gemm_int8(void) {
@@ -563,6 +623,7 @@ int main(void) {
     RUN(test_float_rows_nf4);
     RUN(test_matmul_threaded);
     RUN(test_gemm_half);
+    RUN(test_col_blocks);
     RUN(test_gemm_int8);
     RUN(test_attention_variants);
     RUN(test_attention_store);

@@ -364,6 +364,44 @@ static void test_random_nf4x8(void) {
     slm_model_free(grouped);
 }
 
+/* F16 and BF16 down projections 4160 columns wide (two blocks of 2048 and one of 64) are written in column
+ * blocks (F16B, BF16B) on a CPU with AVX-512 VNNI, the rest stays as it is; the logits, one token at a time and
+ * as a batch, differ from the row-major layout's only in the order of float sums. */
+static void test_col_blocks(void) {
+    char src[128];
+    snprintf(src, sizeof src, "%s/wide-blocks", tmpdir);
+    CHECK(write_wide_model(src) == 0, "writing %s: %s", src, slm_error());
+    slm_config cfg;
+    if (slm_config_load(&cfg, src)) {
+        CHECK(0, "%s", slm_error());
+        return;
+    }
+    cfg.intermediate_size = 4160;
+    const slm_dtype types[] = {SLM_F16, SLM_BF16}, blocked[] = {SLM_F16B, SLM_BF16B};
+    for (int ti = 0; ti < 2; ti++) {
+        slm_model *plain, *grouped;
+        slm_load_opts keep = {.keep_layout = 1}, lo = {0};
+        if (slm_model_random(&plain, &cfg, types[ti], 3, &keep) || slm_model_random(&grouped, &cfg, types[ti], 3, &lo)) {
+            CHECK(0, "%s", slm_error());
+            return;
+        }
+        const slm_dtype want = slm_regroup_wanted() ? blocked[ti] : types[ti];
+        for (int l = 0; l < WIDE_L; l++) {
+            CHECK(grouped->host.layers[l].w_down.type == want, "layer %d down_proj is %s, not %s", l,
+                  slm_dtype_name(grouped->host.layers[l].w_down.type), slm_dtype_name(want));
+            CHECK(grouped->host.layers[l].w_up.type == types[ti], "layer %d up_proj (288 columns) is %s", l,
+                  slm_dtype_name(grouped->host.layers[l].w_up.type));
+            CHECK(plain->host.layers[l].w_down.type == types[ti], "keep_layout: layer %d down_proj is %s", l,
+                  slm_dtype_name(plain->host.layers[l].w_down.type));
+        }
+        const double worst = against_plain(plain, grouped, NULL);
+        CHECK(worst < 1e-5, "%s column blocks vs rows: relative L2 %.3g", slm_dtype_name(want), worst);
+        printf("     %s: worst relative L2 against the row-major layout %.2e\n", slm_dtype_name(want), worst);
+        slm_model_free(plain);
+        slm_model_free(grouped);
+    }
+}
+
 /* A bitsandbytes checkpoint as transformers saves it (NF4, double quantization), whose down projections
  * have rows of 576 (a run and a block): on a CPU with AVX-512 VNNI they are copied once from the file's codes
  * and absmax values into NF4X8; kept in their own layout (keep_layout) they stay NF4. Decoded
@@ -426,6 +464,7 @@ int main(void) {
     RUN(test_q4_0_regrouped);
     RUN(test_nf4_regrouped);
     RUN(test_random_nf4x8);
+    RUN(test_col_blocks);
     RUN(test_bnb_regrouped);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);

@@ -19,6 +19,8 @@ static const slm_matvec_kernel *const all_variants[SLM_NTYPES][3] = {
     [SLM_NF4] = {&slm_mv_nf4_scalar, &slm_mv_nf4_avx2, &slm_mv_nf4_avx512},
     [SLM_Q4_0X8] = {&slm_mv_q4_0x8_scalar, NULL, &slm_mv_q4_0x8_avx512},
     [SLM_NF4X8] = {&slm_mv_nf4x8_scalar, NULL, &slm_mv_nf4x8_avx512},
+    [SLM_F16B] = {&slm_mv_f16b_scalar, NULL, &slm_mv_f16b_avx512},
+    [SLM_BF16B] = {&slm_mv_bf16b_scalar, NULL, &slm_mv_bf16b_avx512},
 };
 
 int slm_regroup_wanted(void) { return slm_isa_best() >= SLM_ISA_AVX512 && slm_cpu()->avx512_vnni; }
@@ -94,7 +96,8 @@ static int use_int8(const slm_mat *W, int n) {
 enum { HALF_ROWS = 64 };
 static int use_half(const slm_mat *W, int n) {
     const slm_matvec_kernel *k = slm_matvec_best(W->type);
-    return n >= GEMM_MIN_BATCH && (k == &slm_mv_f16_avx512 || k == &slm_mv_bf16_avx512);
+    return n >= GEMM_MIN_BATCH && (k == &slm_mv_f16_avx512 || k == &slm_mv_bf16_avx512 || k == &slm_mv_f16b_avx512 ||
+                                   k == &slm_mv_bf16b_avx512);
 }
 
 /* Other NF4 batches go through sgemm too, on dequantized tiles, once they are long enough to repay the
@@ -143,6 +146,15 @@ void slm_mat_row(const slm_mat *W, int r, float *dst) {
     case SLM_BF16: {
         const uint16_t *s = (const uint16_t *)W->data + (size_t)r * c;
         for (size_t i = 0; i < c; i++) dst[i] = slm_bf16_to_f32(s[i]);
+        break;
+    }
+    case SLM_F16B:
+    case SLM_BF16B: {
+        const uint16_t *s = W->data;
+        for (int i = 0; i < W->cols; i++) {
+            uint16_t h = s[slm_col_block_at(W->rows, W->cols, r, i)];
+            dst[i] = W->type == SLM_F16B ? slm_f16_to_f32(h) : slm_bf16_to_f32(h);
+        }
         break;
     }
     case SLM_Q8_0:

@@ -57,7 +57,7 @@ void slm_gemm_int8_sums(int32_t *isum, const void *xp, int cols);
 void slm_gemm_int8_avx512(float *out, size_t ostride, const slm_mat *W, const void *xp, size_t pb, const int32_t *isum,
                           int n, int r0, int r1, void *pack);
 
-/* Prompt batches of F16 and BF16 weights (matmul_half_avx512.c): out[t * ostride + r] = Σ_k x[t][k]·W[r][k]
+/* Prompt batches of F16 and BF16 weights, F16B and BF16B too (matmul_half_avx512.c): out[t * ostride + r] = Σ_k x[t][k]·W[r][k]
  * for tokens t < n and rows [r0, r1), the weights widened to float as they are read, float sums. */
 void slm_gemm_half_avx512(float *out, size_t ostride, const slm_mat *W, const float *x, int n, int r0, int r1);
 
@@ -73,14 +73,16 @@ extern const slm_matvec_kernel slm_mv_q4_0_scalar, slm_mv_q4_0_avx2, slm_mv_q4_0
 extern const slm_matvec_kernel slm_mv_nf4_scalar, slm_mv_nf4_avx2, slm_mv_nf4_avx512;
 extern const slm_matvec_kernel slm_mv_q4_0x8_scalar, slm_mv_q4_0x8_avx512;
 extern const slm_matvec_kernel slm_mv_nf4x8_scalar, slm_mv_nf4x8_avx512;
+extern const slm_matvec_kernel slm_mv_f16b_scalar, slm_mv_f16b_avx512, slm_mv_bf16b_scalar, slm_mv_bf16b_avx512;
 /* The AVX-512 kernels without VNNI (NF4: its float path), which the avx512 variants run on CPUs that lack it;
  * named here so the tests can check them on any AVX-512 machine. */
 extern const slm_matvec_kernel slm_mv_q8_0_avx512bw, slm_mv_q4_0_avx512bw, slm_mv_nf4_avx512bw, slm_mv_q4_0x8_avx512bw;
 /* The Q4_0X8 and NF4X8 kernels with VNNI and without GFNI (AVX-512 VNNI CPUs before Ice Lake). */
 extern const slm_matvec_kernel slm_mv_q4_0x8_avx512vnni, slm_mv_nf4x8_avx512vnni;
 
-/* Whether Q4_0 and NF4 matrices should be regrouped (Q4_0X8, NF4X8) for this CPU: when the engine runs AVX-512
- * with VNNI, where the regrouped kernels decode faster (model/weights.c, slm_weights_for_cpu). */
+/* Whether Q4_0 and NF4 matrices should be regrouped (Q4_0X8, NF4X8), and F16 and BF16 rows wider than 4096
+ * columns held in column blocks (F16B, BF16B), for this CPU: when the engine runs AVX-512 with VNNI, where
+ * these layouts decode faster (model/weights.c). */
 int slm_regroup_wanted(void);
 
 #endif

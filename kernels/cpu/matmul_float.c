@@ -38,6 +38,26 @@ static void rows_bf16(float *y, const slm_mat *W, const float *x, const void *xp
     }
 }
 
+/* F16B and BF16B (tensor.h): the same sums, each weight found in its column block. */
+static void rows_blocked(float *y, const slm_mat *W, const float *x, int r0, int r1, float (*value)(uint16_t)) {
+    const uint16_t *w = W->data;
+    for (int r = r0; r < r1; r++) {
+        double s = 0;
+        for (int c = 0; c < W->cols; c++) s += (double)value(w[slm_col_block_at(W->rows, W->cols, r, c)]) * x[c];
+        y[r] = (float)s;
+    }
+}
+
+static void rows_f16b(float *y, const slm_mat *W, const float *x, const void *xp, int r0, int r1) {
+    (void)xp;
+    rows_blocked(y, W, x, r0, r1, slm_f16_to_f32);
+}
+
+static void rows_bf16b(float *y, const slm_mat *W, const float *x, const void *xp, int r0, int r1) {
+    (void)xp;
+    rows_blocked(y, W, x, r0, r1, slm_bf16_to_f32);
+}
+
 static void float_rows_f32(float *dst, const slm_mat *W, int r0, int r1) {
     memcpy(dst, (const float *)W->data + (size_t)r0 * W->cols, (size_t)(r1 - r0) * W->cols * sizeof(float));
 }
@@ -64,3 +84,5 @@ void slm_float_rows_scalar(float *dst, const slm_mat *W, int r0, int r1) {
 const slm_matvec_kernel slm_mv_f32_scalar = {"f32/scalar", SLM_ISA_SCALAR, NULL, NULL, rows_f32};
 const slm_matvec_kernel slm_mv_f16_scalar = {"f16/scalar", SLM_ISA_SCALAR, NULL, NULL, rows_f16};
 const slm_matvec_kernel slm_mv_bf16_scalar = {"bf16/scalar", SLM_ISA_SCALAR, NULL, NULL, rows_bf16};
+const slm_matvec_kernel slm_mv_f16b_scalar = {"f16b/scalar", SLM_ISA_SCALAR, NULL, NULL, rows_f16b};
+const slm_matvec_kernel slm_mv_bf16b_scalar = {"bf16b/scalar", SLM_ISA_SCALAR, NULL, NULL, rows_bf16b};

@@ -20,7 +20,7 @@ static inline __m512 load_bf16(const void *p, __mmask16 m) {
 /* y[i] = row w[i] · x for the n rows given (n is a constant where this is inlined): 32 columns per step in
  * two accumulators per row, then a masked tail. */
 static inline __attribute__((always_inline)) void dot_rows(float *const *y, const char *const *w, int n, const float *x, int cols,
-                                                           size_t esize, __m512 (*load)(const void *, __mmask16)) {
+                                                           size_t esize, __m512 (*load)(const void *, __mmask16), int add) {
     int c32 = cols & ~31, c = 0;
     __m512 a[8][2];
 #pragma GCC unroll 8
@@ -40,7 +40,7 @@ static inline __attribute__((always_inline)) void dot_rows(float *const *y, cons
         for (int i = 0; i < n; i++) a[i][0] = _mm512_fmadd_ps(load(w[i] + c * esize, m), xv, a[i][0]);
     }
 #pragma GCC unroll 8
-    for (int i = 0; i < n; i++) *y[i] = _mm512_reduce_add_ps(_mm512_add_ps(a[i][0], a[i][1]));
+    for (int i = 0; i < n; i++) *y[i] = (add ? *y[i] : 0.0f) + _mm512_reduce_add_ps(_mm512_add_ps(a[i][0], a[i][1]));
 }
 
 /* Rows up to 4096 columns (x fits in L1 beside the streams, up to 16 KiB) go four at a time, a quarter of
@@ -48,13 +48,15 @@ static inline __attribute__((always_inline)) void dot_rows(float *const *y, cons
  * 2048-column F16 rows at 19-20 GB/s from DRAM on a Zen 4 core; two rows half the range apart at 25,
  * four at 27 (where a plain read reaches 29-31), eight at 21. Longer rows would evict x and fetch it
  * again per row, so there eight neighbouring rows share each load of x (measured: one row at a time
- * reads 8192-column rows at 40% of the bandwidth; eight at a time at 83%, four at 68%). */
+ * reads 8192-column rows at 40% of the bandwidth; eight at a time at 83%, four at 68%). Even so they read
+ * 23-25 GB/s where 2048-column rows read 30-31; held in blocks of 2048 columns (F16B, BF16B, rows_blocked),
+ * each block is read as short rows are, with its 8 KiB of x. */
 enum { ROWS_APART = 4, ROWS_AT_ONCE = 8 };
 
-static inline __attribute__((always_inline)) void rows_generic(float *y, const slm_mat *W, const float *x, int r0, int r1, size_t esize,
-                                __m512 (*load)(const void *, __mmask16)) {
-    const char *base = W->data;
-    int cols = W->cols, r = r0;
+/* Rows [r0, r1) of the row-major matrix at base (cols values a row) into y, or added to y. */
+static inline __attribute__((always_inline)) void rows_at(float *y, const char *base, int cols, const float *x, int r0, int r1,
+                                                          size_t esize, __m512 (*load)(const void *, __mmask16), int add) {
+    int r = r0;
     size_t stride = (size_t)cols * esize;
     const char *w[ROWS_AT_ONCE];
     float *yy[ROWS_AT_ONCE];
@@ -65,7 +67,7 @@ static inline __attribute__((always_inline)) void rows_generic(float *y, const s
                 w[i] = base + (size_t)(r + i * part) * stride;
                 yy[i] = &y[r + i * part];
             }
-            dot_rows(yy, w, ROWS_APART, x, cols, esize, load);
+            dot_rows(yy, w, ROWS_APART, x, cols, esize, load, add);
         }
         r = r0 + part * ROWS_APART;
     } else {
@@ -74,14 +76,40 @@ static inline __attribute__((always_inline)) void rows_generic(float *y, const s
                 w[i] = base + (size_t)(r + i) * stride;
                 yy[i] = &y[r + i];
             }
-            dot_rows(yy, w, ROWS_AT_ONCE, x, cols, esize, load);
+            dot_rows(yy, w, ROWS_AT_ONCE, x, cols, esize, load, add);
         }
     }
     for (; r < r1; r++) {
         w[0] = base + (size_t)r * stride;
         yy[0] = &y[r];
-        dot_rows(yy, w, 1, x, cols, esize, load);
+        dot_rows(yy, w, 1, x, cols, esize, load, add);
     }
+}
+
+static inline __attribute__((always_inline)) void rows_generic(float *y, const slm_mat *W, const float *x, int r0, int r1, size_t esize,
+                                                               __m512 (*load)(const void *, __mmask16)) {
+    rows_at(y, W->data, W->cols, x, r0, r1, esize, load, 0);
+}
+
+/* F16B and BF16B (tensor.h): each block of 2048 columns is a row-major matrix of its own, read as rows up to
+ * 4096 columns are, with its 8 KiB of activations; the blocks' sums add up in y. */
+static inline __attribute__((always_inline)) void rows_blocked(float *y, const slm_mat *W, const float *x, int r0, int r1,
+                                                               __m512 (*load)(const void *, __mmask16)) {
+    const char *base = W->data;
+    for (int b = 0; b * SLM_COL_BLOCK < W->cols; b++) {
+        const int width = slm_col_block_width(W->cols, b);
+        const char *block = base + (size_t)W->rows * b * SLM_COL_BLOCK * 2;
+        rows_at(y, block, width, x + (size_t)b * SLM_COL_BLOCK, r0, r1, 2, load, b > 0);
+    }
+}
+
+static void rows_f16b(float *y, const slm_mat *W, const float *x, const void *xp, int r0, int r1) {
+    (void)xp;
+    rows_blocked(y, W, x, r0, r1, load_f16);
+}
+static void rows_bf16b(float *y, const slm_mat *W, const float *x, const void *xp, int r0, int r1) {
+    (void)xp;
+    rows_blocked(y, W, x, r0, r1, load_bf16);
 }
 
 static void rows_f32(float *y, const slm_mat *W, const float *x, const void *xp, int r0, int r1) {
@@ -130,3 +158,5 @@ void slm_float_rows_avx512(float *dst, const slm_mat *W, int r0, int r1) {
 const slm_matvec_kernel slm_mv_f32_avx512 = {"f32/avx512", SLM_ISA_AVX512, NULL, NULL, rows_f32};
 const slm_matvec_kernel slm_mv_f16_avx512 = {"f16/avx512", SLM_ISA_AVX512, NULL, NULL, rows_f16};
 const slm_matvec_kernel slm_mv_bf16_avx512 = {"bf16/avx512", SLM_ISA_AVX512, NULL, NULL, rows_bf16};
+const slm_matvec_kernel slm_mv_f16b_avx512 = {"f16b/avx512", SLM_ISA_AVX512, NULL, NULL, rows_f16b};
+const slm_matvec_kernel slm_mv_bf16b_avx512 = {"bf16b/avx512", SLM_ISA_AVX512, NULL, NULL, rows_bf16b};

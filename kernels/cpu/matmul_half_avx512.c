@@ -42,10 +42,10 @@ static inline __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
     return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
-/* out[t * ldo + i] for R rows w (K values each) and T tokens x (K apart). Always inlined, so that R and T
- * are constants and the loops unroll into registers. */
-static inline __attribute__((always_inline)) void tile(float *out, size_t ldo, const uint16_t *w, const float *x, int K,
-                                                       int R, int T, int bf16) {
+/* out[t * ldo + i] (added to it with add) for R rows w (K values each) and T tokens x (xs apart). Always
+ * inlined, so that R and T are constants and the loops unroll into registers. */
+static inline __attribute__((always_inline)) void tile(float *out, size_t ldo, const uint16_t *w, const float *x, size_t xs,
+                                                       int K, int R, int T, int bf16, int add) {
     __m512 acc[TR][TT];
     for (int i = 0; i < R; i++)
         for (int t = 0; t < T; t++) acc[i][t] = _mm512_setzero_ps();
@@ -56,7 +56,7 @@ static inline __attribute__((always_inline)) void tile(float *out, size_t ldo, c
         for (int i = 0; i < R; i++) wv[i] = widen(w + (size_t)i * K + k, bf16);
 #pragma GCC unroll 6
         for (int t = 0; t < T; t++) {
-            __m512 xv = in_register(_mm512_loadu_ps(x + (size_t)t * K + k));
+            __m512 xv = in_register(_mm512_loadu_ps(x + (size_t)t * xs + k));
 #pragma GCC unroll 4
             for (int i = 0; i < R; i++) acc[i][t] = _mm512_fmadd_ps(wv[i], xv, acc[i][t]);
         }
@@ -66,51 +66,69 @@ static inline __attribute__((always_inline)) void tile(float *out, size_t ldo, c
         __m512 wv[TR];
         for (int i = 0; i < R; i++) wv[i] = widen_masked(w + (size_t)i * K + k, m, bf16);
         for (int t = 0; t < T; t++) {
-            __m512 xv = _mm512_maskz_loadu_ps(m, x + (size_t)t * K + k);
+            __m512 xv = _mm512_maskz_loadu_ps(m, x + (size_t)t * xs + k);
             for (int i = 0; i < R; i++) acc[i][t] = _mm512_fmadd_ps(wv[i], xv, acc[i][t]);
         }
     }
     for (int t = 0; t < T; t++) {
-        if (R == TR) _mm_storeu_ps(out + (size_t)t * ldo, sum4(acc[0][t], acc[1][t], acc[2][t], acc[3][t]));
-        else
-            for (int i = 0; i < R; i++) out[(size_t)t * ldo + i] = _mm512_reduce_add_ps(acc[i][t]);
+        float *o = out + (size_t)t * ldo;
+        if (R == TR) {
+            __m128 v = sum4(acc[0][t], acc[1][t], acc[2][t], acc[3][t]);
+            _mm_storeu_ps(o, add ? _mm_add_ps(_mm_loadu_ps(o), v) : v);
+        } else {
+            for (int i = 0; i < R; i++) o[i] = (add ? o[i] : 0.0f) + _mm512_reduce_add_ps(acc[i][t]);
+        }
     }
 }
 
 /* R rows by the T tokens of a block's end (T < TT), each T its own unrolled copy. */
 static inline __attribute__((always_inline)) void tile_tail(float *out, size_t ldo, const uint16_t *w, const float *x,
-                                                            int K, int R, int T, int bf16) {
+                                                            size_t xs, int K, int R, int T, int bf16, int add) {
     switch (T) {
-    case 1: tile(out, ldo, w, x, K, R, 1, bf16); break;
-    case 2: tile(out, ldo, w, x, K, R, 2, bf16); break;
-    case 3: tile(out, ldo, w, x, K, R, 3, bf16); break;
-    case 4: tile(out, ldo, w, x, K, R, 4, bf16); break;
-    case 5: tile(out, ldo, w, x, K, R, 5, bf16); break;
+    case 1: tile(out, ldo, w, x, xs, K, R, 1, bf16, add); break;
+    case 2: tile(out, ldo, w, x, xs, K, R, 2, bf16, add); break;
+    case 3: tile(out, ldo, w, x, xs, K, R, 3, bf16, add); break;
+    case 4: tile(out, ldo, w, x, xs, K, R, 4, bf16, add); break;
+    case 5: tile(out, ldo, w, x, xs, K, R, 5, bf16, add); break;
     }
 }
 
-/* Rows [r0, r1) of R at a time, for the tokens [t0, t1). */
-static inline __attribute__((always_inline)) void rows_of(float *out, size_t ldo, const uint16_t *W, const float *x, int K,
-                                                          int t0, int t1, int r0, int r1, int R, int bf16) {
+/* Rows [r0, r1) of R at a time, for the tokens [t0, t1): W row-major with K values a row, x xs apart. */
+static inline __attribute__((always_inline)) void rows_of(float *out, size_t ldo, const uint16_t *W, const float *x, size_t xs,
+                                                          int K, int t0, int t1, int r0, int r1, int R, int bf16, int add) {
     for (int r = r0; r + R <= r1; r += R) {
         const uint16_t *w = W + (size_t)r * K;
         int t = t0;
-        for (; t + TT <= t1; t += TT) tile(out + (size_t)t * ldo + r, ldo, w, x + (size_t)t * K, K, R, TT, bf16);
-        if (t < t1) tile_tail(out + (size_t)t * ldo + r, ldo, w, x + (size_t)t * K, K, R, t1 - t, bf16);
+        for (; t + TT <= t1; t += TT) tile(out + (size_t)t * ldo + r, ldo, w, x + (size_t)t * xs, xs, K, R, TT, bf16, add);
+        if (t < t1) tile_tail(out + (size_t)t * ldo + r, ldo, w, x + (size_t)t * xs, xs, K, R, t1 - t, bf16, add);
     }
 }
 
-static void gemm(float *out, size_t ldo, const slm_mat *W, const float *x, int n, int r0, int r1, int bf16) {
-    const uint16_t *data = W->data;
-    const int K = W->cols, whole = r0 + (r1 - r0) / TR * TR;
+/* The row-major matrix W [rows][K] against the activations x (xs apart), into out or added to it. */
+static void gemm(float *out, size_t ldo, const uint16_t *W, int K, const float *x, size_t xs, int n, int r0, int r1, int bf16,
+                 int add) {
+    const int whole = r0 + (r1 - r0) / TR * TR;
     for (int t0 = 0; t0 < n; t0 += TOKEN_BLOCK) {
         const int t1 = t0 + TOKEN_BLOCK < n ? t0 + TOKEN_BLOCK : n;
-        rows_of(out, ldo, data, x, K, t0, t1, r0, whole, TR, bf16);
-        rows_of(out, ldo, data, x, K, t0, t1, whole, r1, 1, bf16);
+        rows_of(out, ldo, W, x, xs, K, t0, t1, r0, whole, TR, bf16, add);
+        rows_of(out, ldo, W, x, xs, K, t0, t1, whole, r1, 1, bf16, add);
     }
 }
 
 void slm_gemm_half_avx512(float *out, size_t ldo, const slm_mat *W, const float *x, int n, int r0, int r1) {
-    if (W->type == SLM_BF16) gemm(out, ldo, W, x, n, r0, r1, 1);
-    else gemm(out, ldo, W, x, n, r0, r1, 0);
+    const int bf16 = W->type == SLM_BF16 || W->type == SLM_BF16B;
+    const uint16_t *data = W->data;
+    if (W->type == SLM_F16 || W->type == SLM_BF16) {
+        if (bf16) gemm(out, ldo, data, W->cols, x, (size_t)W->cols, n, r0, r1, 1, 0);
+        else gemm(out, ldo, data, W->cols, x, (size_t)W->cols, n, r0, r1, 0, 0);
+        return;
+    }
+    /* F16B, BF16B: block by block, each a row-major matrix of its own, the sums added up in out */
+    for (int b = 0; b * SLM_COL_BLOCK < W->cols; b++) {
+        const uint16_t *block = data + (size_t)W->rows * b * SLM_COL_BLOCK;
+        const float *xb = x + (size_t)b * SLM_COL_BLOCK;
+        const int width = slm_col_block_width(W->cols, b);
+        if (bf16) gemm(out, ldo, block, width, xb, (size_t)W->cols, n, r0, r1, 1, b > 0);
+        else gemm(out, ldo, block, width, xb, (size_t)W->cols, n, r0, r1, 0, b > 0);
+    }
 }
