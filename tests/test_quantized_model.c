@@ -190,12 +190,15 @@ static void test_corrupt_packed(void) {
  * blocks, the 288-wide ones a block after the last run and the 960-wide ones 6; as NF4 the 960-wide rows
  * are a run and a short run of 7 blocks. */
 enum { WIDE_H = 288, WIDE_F = 960, WIDE_V = 512, WIDE_L = 2, WIDE_HEADS = 4, WIDE_KV = 2, WIDE_HD = 64 };
-static int write_wide_model(const char *dir) {
-    static const char config[] =
-        "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"hidden_size\": 288, "
-        "\"intermediate_size\": 960, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, "
-        "\"head_dim\": 64, \"vocab_size\": 512, \"max_position_embeddings\": 128, \"rms_norm_eps\": 1e-05, "
-        "\"rope_theta\": 10000.0, \"tie_word_embeddings\": false, \"torch_dtype\": \"float32\"}\n";
+/* The wide model's shape with ffn columns in the down projections, its matrices stored as F32 or (f16) F16. */
+static int write_model(const char *dir, int ffn, int f16) {
+    char config[512];
+    snprintf(config, sizeof config,
+             "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"hidden_size\": 288, "
+             "\"intermediate_size\": %d, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, "
+             "\"head_dim\": 64, \"vocab_size\": 512, \"max_position_embeddings\": 128, \"rms_norm_eps\": 1e-05, "
+             "\"rope_theta\": 10000.0, \"tie_word_embeddings\": false, \"torch_dtype\": \"%s\"}\n",
+             ffn, f16 ? "float16" : "float32");
     if (mkdir(dir, 0755) != 0) return -1;
     char path[256];
     snprintf(path, sizeof path, "%s/config.json", dir);
@@ -206,8 +209,8 @@ static int write_wide_model(const char *dir) {
     const int q = WIDE_HEADS * WIDE_HD, kv = WIDE_KV * WIDE_HD;
     struct { const char *name; int rows, cols; } mats[] = {
         {"self_attn.q_proj.weight", q, WIDE_H}, {"self_attn.k_proj.weight", kv, WIDE_H}, {"self_attn.v_proj.weight", kv, WIDE_H},
-        {"self_attn.o_proj.weight", WIDE_H, q}, {"mlp.gate_proj.weight", WIDE_F, WIDE_H}, {"mlp.up_proj.weight", WIDE_F, WIDE_H},
-        {"mlp.down_proj.weight", WIDE_H, WIDE_F}, {"input_layernorm.weight", WIDE_H, 0}, {"post_attention_layernorm.weight", WIDE_H, 0}};
+        {"self_attn.o_proj.weight", WIDE_H, q}, {"mlp.gate_proj.weight", ffn, WIDE_H}, {"mlp.up_proj.weight", ffn, WIDE_H},
+        {"mlp.down_proj.weight", WIDE_H, ffn}, {"input_layernorm.weight", WIDE_H, 0}, {"post_attention_layernorm.weight", WIDE_H, 0}};
     enum { PER_LAYER = sizeof mats / sizeof mats[0], N = 3 + WIDE_L * PER_LAYER };
     slm_st_out t[N];
     char names[N][64];
@@ -226,7 +229,13 @@ static int write_wide_model(const char *dir) {
         size_t count = (size_t)rows * (cols ? cols : 1);
         data[i] = malloc(count * sizeof(float));
         for (size_t j = 0; j < count; j++) data[i][j] = cols ? 0.08f * test_randf() : 1.0f + 0.1f * test_randf();
-        t[n++] = (slm_st_out){names[i], "F32", cols ? 2 : 1, {rows, cols}, data[i], count * sizeof(float)};
+        if (f16 && cols) { /* the halves packed in place over the floats */
+            uint16_t *h = (uint16_t *)data[i];
+            for (size_t j = 0; j < count; j++) h[j] = slm_f32_to_f16(data[i][j]);
+            t[n++] = (slm_st_out){names[i], "F16", 2, {rows, cols}, data[i], count * sizeof(uint16_t)};
+        } else {
+            t[n++] = (slm_st_out){names[i], "F32", cols ? 2 : 1, {rows, cols}, data[i], count * sizeof(float)};
+        }
     }
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     const char *keys[] = {"format"}, *values[] = {"pt"};
@@ -234,6 +243,8 @@ static int write_wide_model(const char *dir) {
     for (int i = 0; i < N; i++) free(data[i]);
     return rc;
 }
+
+static int write_wide_model(const char *dir) { return write_model(dir, WIDE_F, 0); }
 
 /* logits of 20 tokens as one batch (the int8 prompt kernel takes batches of 16 and more) and one by one */
 enum { NT = 20 };
@@ -365,8 +376,9 @@ static void test_random_nf4x8(void) {
 }
 
 /* F16 and BF16 down projections 4160 columns wide (two blocks of 2048 and one of 64) are written in column
- * blocks (F16B, BF16B) on a CPU with AVX-512 VNNI, the rest stays as it is; the logits, one token at a time and
- * as a batch, differ from the row-major layout's only in the order of float sums. */
+ * blocks (F16B, BF16B) on a CPU with AVX-512 VNNI, built in memory or copied from an F16 model folder, and the
+ * rest stays as it is; the logits, one token at a time and as a batch, differ from the row-major layout's
+ * only in the order of float sums. */
 static void test_col_blocks(void) {
     char src[128];
     snprintf(src, sizeof src, "%s/wide-blocks", tmpdir);
@@ -400,6 +412,25 @@ static void test_col_blocks(void) {
         slm_model_free(plain);
         slm_model_free(grouped);
     }
+    /* an F16 model folder: the down projections copied from the file into blocks */
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/wide-f16", tmpdir);
+    CHECK(write_model(dir, 4160, 1) == 0, "writing %s: %s", dir, slm_error());
+    slm_model *plain, *grouped;
+    slm_load_opts keep = {.keep_layout = 1}, lo = {0};
+    if (slm_model_load(&plain, dir, &keep) || slm_model_load(&grouped, dir, &lo)) {
+        CHECK(0, "%s", slm_error());
+        return;
+    }
+    const slm_dtype want = slm_regroup_wanted() ? SLM_F16B : SLM_F16;
+    CHECK(grouped->host.layers[1].w_down.type == want && plain->host.layers[1].w_down.type == SLM_F16,
+          "folder: down_proj is %s (keep_layout: %s)", slm_dtype_name(grouped->host.layers[1].w_down.type),
+          slm_dtype_name(plain->host.layers[1].w_down.type));
+    const double worst = against_plain(plain, grouped, NULL);
+    CHECK(worst < 1e-5, "folder: column blocks vs rows: relative L2 %.3g", worst);
+    printf("     %s from a folder: worst relative L2 against the row-major layout %.2e\n", slm_dtype_name(want), worst);
+    slm_model_free(plain);
+    slm_model_free(grouped);
 }
 
 /* A bitsandbytes checkpoint as transformers saves it (NF4, double quantization), whose down projections
