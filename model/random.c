@@ -50,11 +50,7 @@ static int random_col_blocks(slm_mat *m, float scale, uint64_t *rng) {
             float v = uniform(rng, scale);
             row[c] = m->type == SLM_F16B ? slm_f32_to_f16(v) : slm_f32_to_bf16(v);
         }
-        for (int b = 0; b * SLM_COL_BLOCK < cols; b++) {
-            const int width = slm_col_block_width(cols, b);
-            uint16_t *block = (uint16_t *)m->data + (size_t)m->rows * b * SLM_COL_BLOCK;
-            memcpy(block + (size_t)r * width, row + (size_t)b * SLM_COL_BLOCK, (size_t)width * sizeof *row);
-        }
+        slm_col_blocks_put_row((uint16_t *)m->data, row, m->rows, cols, r);
     }
     free(row);
     return 0;

@@ -159,12 +159,10 @@ slm_dtype slm_weights_float_layout(const slm_weights *w, slm_dtype type, int col
     return type == SLM_F16 ? SLM_F16B : type == SLM_BF16 ? SLM_BF16B : type;
 }
 
-void slm_col_blocks_from_rows(uint16_t *dst, const uint16_t *src, int rows, int cols) {
+void slm_col_blocks_put_row(uint16_t *dst, const uint16_t *row, int rows, int cols, int r) {
     for (int b = 0; b * SLM_COL_BLOCK < cols; b++) {
         const int width = slm_col_block_width(cols, b);
-        uint16_t *block = dst + (size_t)rows * b * SLM_COL_BLOCK;
-        for (int r = 0; r < rows; r++)
-            memcpy(block + (size_t)r * width, src + (size_t)r * cols + (size_t)b * SLM_COL_BLOCK, (size_t)width * 2);
+        memcpy(dst + (size_t)rows * b * SLM_COL_BLOCK + (size_t)r * width, row + (size_t)b * SLM_COL_BLOCK, (size_t)width * 2);
     }
 }
 
@@ -329,7 +327,7 @@ static int map_mat(slm_weights *w, const slm_st *st, const char *name, int rows,
     if (layout != type) { /* copied once into column blocks, the file's pages given back */
         uint16_t *blocks = slm_weights_alloc(w, t->nbytes);
         if (!blocks) return slm_fail("%s: tensor '%s': out of memory", t->file, t->name);
-        slm_col_blocks_from_rows(blocks, t->data, rows, cols);
+        for (int r = 0; r < rows; r++) slm_col_blocks_put_row(blocks, (const uint16_t *)t->data + (size_t)r * cols, rows, cols, r);
         release_pages(st, t);
         *m = (slm_mat){.type = layout, .rows = rows, .cols = cols, .data = blocks};
         return 0;

@@ -51,8 +51,8 @@ int slm_weights_nf4x8(const slm_weights *w, int block, int cols);
 /* The layout a float matrix of this type and row length is written in: F16B or BF16B with
  * SLM_LAYOUT_COL_BLOCKS for rows wider than 4096 columns, else type itself. */
 slm_dtype slm_weights_float_layout(const slm_weights *w, slm_dtype type, int cols);
-/* Rows of a row-major F16 or BF16 matrix [rows][cols] written into dst in column blocks (F16B, BF16B). */
-void slm_col_blocks_from_rows(uint16_t *dst, const uint16_t *src, int rows, int cols);
+/* Row r of an F16 or BF16 matrix [rows][cols] written into dst, which holds it in column blocks (F16B, BF16B). */
+void slm_col_blocks_put_row(uint16_t *dst, const uint16_t *row, int rows, int cols, int r);
 /* Takes ownership of a malloc'd buffer (freed with the weights); returns p, or NULL if p is NULL. */
 void *slm_weights_own(slm_weights *w, void *p);
 /* An owned buffer of `bytes` starting on a 64-byte boundary, for matrices built or copied in memory: the NF4

@@ -43,6 +43,17 @@ static void *random_mat(slm_mat *W, slm_dtype t, int rows, int cols, double *val
 static const int shapes[][2] = {{1, 1}, {7, 13}, {37, 67}, {5, 100}, {64, 2048}, {3, 16}, {9, 31}, {19, 4103}};
 static const slm_dtype float_types[] = {SLM_F32, SLM_F16, SLM_BF16};
 
+/* Σ w[c]·x[c] in double over cols values, and its scale Σ|w[c]·x[c]| in *scale. */
+static double exact_dot(const double *w, const float *x, int cols, double *scale) {
+    double sum = 0, s = 0;
+    for (int c = 0; c < cols; c++) {
+        sum += w[c] * x[c];
+        s += fabs(w[c] * x[c]);
+    }
+    *scale = s;
+    return sum;
+}
+
 /* |y - ref| within tol of the scale of the sum (sum of |w||x|), element by element. */
 static int close_to(double y, double ref, double scale, double tol) { return fabs(y - ref) <= tol * scale + 1e-30; }
 
@@ -62,11 +73,7 @@ static void test_matvec_float_variants(void) {
                 for (int r = 0; r < rows; r++) y[r] = NAN;
                 v[k]->rows(y, &W, x, NULL, 0, rows);
                 for (int r = 0; r < rows; r++) {
-                    double ref = 0, scale = 0;
-                    for (int c = 0; c < cols; c++) {
-                        ref += wv[(size_t)r * cols + c] * x[c];
-                        scale += fabs(wv[(size_t)r * cols + c] * x[c]);
-                    }
+                    double scale, ref = exact_dot(wv + (size_t)r * cols, x, cols, &scale);
                     double tol = v[k]->isa == SLM_ISA_SCALAR ? 1e-7 : 1e-6;
                     CHECK(close_to(y[r], ref, scale, tol), "%s %dx%d row %d: %g vs %g", v[k]->name, rows, cols, r, y[r], ref);
                 }
@@ -175,11 +182,8 @@ static void test_matmul_threaded(void) {
                 slm_matmul(pool, y, x, n, &W, with_bias ? bias : NULL, scratch);
                 for (int t = 0; t < n; t++)
                     for (int r = 0; r < rows; r++) {
-                        double ref = with_bias ? bias[r] : 0, scale = fabs(ref);
-                        for (int c = 0; c < cols; c++) {
-                            ref += wv[(size_t)r * cols + c] * x[(size_t)t * cols + c];
-                            scale += fabs(wv[(size_t)r * cols + c] * x[(size_t)t * cols + c]);
-                        }
+                        double scale, ref = exact_dot(wv + (size_t)r * cols, x + (size_t)t * cols, cols, &scale);
+                        if (with_bias) ref += bias[r], scale += fabs(bias[r]);
                         CHECK(close_to(y[(size_t)t * rows + r], ref, scale, 1e-5), "%s n=%d bias=%d [%d][%d]: %g vs %g",
                               slm_dtype_name(float_types[ti]), n, with_bias, t, r, y[(size_t)t * rows + r], ref);
                     }
@@ -221,11 +225,7 @@ static void test_gemm_half(void) {
                         bad += yt[r] != 777.0f;
                         continue;
                     }
-                    double exact = 0, scale = 0;
-                    for (int c = 0; c < cols; c++) {
-                        exact += wv[(size_t)r * cols + c] * xt[c];
-                        scale += fabs(wv[(size_t)r * cols + c] * xt[c]);
-                    }
+                    double scale, exact = exact_dot(wv + (size_t)r * cols, xt, cols, &scale);
                     if (!close_to(yt[r], exact, scale, 1e-6) || !close_to(yt[r], ref[r], scale, 2e-6)) {
                         if (bad++ < 3)
                             CHECK(0, "%s %dx%d, %d tokens, [%d][%d]: %.9g vs scalar %.9g, exact %.9g", slm_dtype_name(W.type),
@@ -269,11 +269,7 @@ static void test_col_blocks(void) {
                         bad += y[r] != 777.0f;
                         continue;
                     }
-                    double ref = 0, scale = 0;
-                    for (int c = 0; c < cols; c++) {
-                        ref += wv[(size_t)r * cols + c] * x[c];
-                        scale += fabs(wv[(size_t)r * cols + c] * x[c]);
-                    }
+                    double scale, ref = exact_dot(wv + (size_t)r * cols, x, cols, &scale);
                     bad += !close_to(y[r], ref, scale, v[k]->isa == SLM_ISA_SCALAR ? 1e-7 : 1e-6);
                 }
                 CHECK(bad == 0, "%s %dx%d: %d rows wrong or written outside [%d, %d)", v[k]->name, rows, cols, bad, r0, r1);
@@ -288,8 +284,8 @@ static void test_col_blocks(void) {
                 slm_gemm_half_avx512(yp, (size_t)rows, &P, x, n, 0, rows);
                 for (int t = 0; t < n; t++)
                     for (int r = 0; r < rows; r++) {
-                        double scale = 0;
-                        for (int c = 0; c < cols; c++) scale += fabs(wv[(size_t)r * cols + c] * x[(size_t)t * cols + c]);
+                        double scale;
+                        exact_dot(wv + (size_t)r * cols, x + (size_t)t * cols, cols, &scale);
                         bad += !close_to(yb[(size_t)t * rows + r], yp[(size_t)t * rows + r], scale, 2e-6);
                     }
                 CHECK(bad == 0, "%s %dx%d, %d tokens: prompt kernel differs from the row-major layout's in %d outputs",

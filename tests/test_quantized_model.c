@@ -277,6 +277,42 @@ static double against_plain(slm_model *plain, slm_model *grouped, slm_model *sav
     return worst;
 }
 
+/* What the layout tests share: every layer's down projection is `want` in grouped and `stored` in plain
+ * (keep_layout), and the logits agree within bound (against_plain). Both models are freed. */
+static void check_layouts(slm_model *plain, slm_model *grouped, slm_dtype stored, slm_dtype want, double bound, const char *what) {
+    for (int l = 0; l < WIDE_L; l++) {
+        CHECK(grouped->host.layers[l].w_down.type == want, "%s: layer %d down_proj is %s, not %s", what, l,
+              slm_dtype_name(grouped->host.layers[l].w_down.type), slm_dtype_name(want));
+        CHECK(plain->host.layers[l].w_down.type == stored, "%s, keep_layout: layer %d down_proj is %s", what, l,
+              slm_dtype_name(plain->host.layers[l].w_down.type));
+    }
+    const double worst = against_plain(plain, grouped, NULL);
+    CHECK(worst < bound, "%s: relative L2 %.3g against the %s layout", what, worst, slm_dtype_name(stored));
+    printf("     %s: worst relative L2 against the %s layout %.2e\n", what, slm_dtype_name(stored), worst);
+    slm_model_free(plain);
+    slm_model_free(grouped);
+}
+
+/* The wide model's config with ffn columns in the down projections (its folder written under name). */
+static int wide_config(slm_config *cfg, const char *name, int ffn) {
+    char src[128];
+    snprintf(src, sizeof src, "%s/%s", tmpdir, name);
+    if (write_wide_model(src) || slm_config_load(cfg, src)) return -1;
+    cfg->intermediate_size = ffn;
+    return 0;
+}
+
+/* Random weights of cfg in type, once in their stored layout (keep_layout) and once in the CPU layouts. */
+static int random_pair(const slm_config *cfg, slm_dtype type, slm_model **plain, slm_model **grouped) {
+    slm_load_opts keep = {.keep_layout = 1}, lo = {0};
+    if (slm_model_random(plain, cfg, type, 7, &keep)) return -1;
+    if (slm_model_random(grouped, cfg, type, 7, &lo)) {
+        slm_model_free(*plain);
+        return -1;
+    }
+    return 0;
+}
+
 /* On a CPU with AVX-512 VNNI the CPU backend regroups Q4_0 matrices (Q4_0X8): quantized on load, in place,
  * and read from a saved folder, copied. The saved folder gives exactly the logits of the model quantized
  * on load, and `slm quantize` (keep_layout) still writes Q4_0. Against the Q4_0 layout each product
@@ -330,49 +366,24 @@ static void test_nf4_regrouped(void) {
         CHECK(0, "%s", slm_error());
         return;
     }
-    const slm_dtype want = slm_regroup_wanted() ? SLM_NF4X8 : SLM_NF4;
     for (int l = 0; l < WIDE_L; l++) {
         const slm_layer_weights *L = &grouped->host.layers[l];
-        CHECK(L->w_down.type == want, "layer %d down_proj is %s, not %s", l, slm_dtype_name(L->w_down.type), slm_dtype_name(want));
         CHECK(L->w_up.type == SLM_NF4 && L->wo.type == SLM_NF4, "layer %d: rows of 288 and 256 stay nf4", l);
-        CHECK(plain->host.layers[l].w_down.type == SLM_NF4, "keep_layout: layer %d down_proj regrouped", l);
     }
-    const double worst = against_plain(plain, grouped, NULL);
-    CHECK(worst < 1e-2, "regrouped vs nf4 layout: relative L2 %.3g", worst);
-    printf("     %s: worst relative L2 against the nf4 layout %.2e\n", slm_dtype_name(want), worst);
-    slm_model_free(plain);
-    slm_model_free(grouped);
+    check_layouts(plain, grouped, SLM_NF4, slm_regroup_wanted() ? SLM_NF4X8 : SLM_NF4, 1e-2, "nf4 quantized on load");
 }
 
 /* Random NF4 weights (slm bench --preset) are written as NF4X8 where the shape allows, and are the same
  * weights the NF4 layout gets from the same seed: the logits differ only in the order of float sums. */
 static void test_random_nf4x8(void) {
-    char src[128];
-    snprintf(src, sizeof src, "%s/wide-random", tmpdir);
-    CHECK(write_wide_model(src) == 0, "writing %s: %s", src, slm_error());
     slm_config cfg;
-    if (slm_config_load(&cfg, src)) {
-        CHECK(0, "%s", slm_error());
-        return;
-    }
     slm_model *plain, *grouped;
-    slm_load_opts keep = {.keep_layout = 1}, lo = {0};
-    if (slm_model_random(&plain, &cfg, SLM_NF4, 7, &keep) || slm_model_random(&grouped, &cfg, SLM_NF4, 7, &lo)) {
+    if (wide_config(&cfg, "wide-random", WIDE_F) || random_pair(&cfg, SLM_NF4, &plain, &grouped)) {
         CHECK(0, "%s", slm_error());
         return;
     }
-    const slm_dtype want = slm_regroup_wanted() ? SLM_NF4X8 : SLM_NF4;
-    for (int l = 0; l < WIDE_L; l++) {
-        CHECK(grouped->host.layers[l].w_down.type == want, "layer %d down_proj is %s, not %s", l,
-              slm_dtype_name(grouped->host.layers[l].w_down.type), slm_dtype_name(want));
-        CHECK(grouped->host.layers[l].w_up.type == SLM_NF4, "layer %d: rows of 288 stay nf4", l);
-        CHECK(plain->host.layers[l].w_down.type == SLM_NF4, "keep_layout: layer %d down_proj regrouped", l);
-    }
-    const double worst = against_plain(plain, grouped, NULL);
-    CHECK(worst < 1e-2, "random nf4x8 vs nf4 layout: relative L2 %.3g", worst);
-    printf("     %s: worst relative L2 against the nf4 layout %.2e\n", slm_dtype_name(want), worst);
-    slm_model_free(plain);
-    slm_model_free(grouped);
+    for (int l = 0; l < WIDE_L; l++) CHECK(grouped->host.layers[l].w_up.type == SLM_NF4, "layer %d: rows of 288 stay nf4", l);
+    check_layouts(plain, grouped, SLM_NF4, slm_regroup_wanted() ? SLM_NF4X8 : SLM_NF4, 1e-2, "random nf4");
 }
 
 /* F16 and BF16 down projections 4160 columns wide (two blocks of 2048 and one of 64) are written in column
@@ -380,37 +391,22 @@ static void test_random_nf4x8(void) {
  * rest stays as it is; the logits, one token at a time and as a batch, differ from the row-major layout's
  * only in the order of float sums. */
 static void test_col_blocks(void) {
-    char src[128];
-    snprintf(src, sizeof src, "%s/wide-blocks", tmpdir);
-    CHECK(write_wide_model(src) == 0, "writing %s: %s", src, slm_error());
     slm_config cfg;
-    if (slm_config_load(&cfg, src)) {
+    if (wide_config(&cfg, "wide-blocks", 4160)) {
         CHECK(0, "%s", slm_error());
         return;
     }
-    cfg.intermediate_size = 4160;
     const slm_dtype types[] = {SLM_F16, SLM_BF16}, blocked[] = {SLM_F16B, SLM_BF16B};
     for (int ti = 0; ti < 2; ti++) {
         slm_model *plain, *grouped;
-        slm_load_opts keep = {.keep_layout = 1}, lo = {0};
-        if (slm_model_random(&plain, &cfg, types[ti], 3, &keep) || slm_model_random(&grouped, &cfg, types[ti], 3, &lo)) {
+        if (random_pair(&cfg, types[ti], &plain, &grouped)) {
             CHECK(0, "%s", slm_error());
             return;
         }
-        const slm_dtype want = slm_regroup_wanted() ? blocked[ti] : types[ti];
-        for (int l = 0; l < WIDE_L; l++) {
-            CHECK(grouped->host.layers[l].w_down.type == want, "layer %d down_proj is %s, not %s", l,
-                  slm_dtype_name(grouped->host.layers[l].w_down.type), slm_dtype_name(want));
+        for (int l = 0; l < WIDE_L; l++)
             CHECK(grouped->host.layers[l].w_up.type == types[ti], "layer %d up_proj (288 columns) is %s", l,
                   slm_dtype_name(grouped->host.layers[l].w_up.type));
-            CHECK(plain->host.layers[l].w_down.type == types[ti], "keep_layout: layer %d down_proj is %s", l,
-                  slm_dtype_name(plain->host.layers[l].w_down.type));
-        }
-        const double worst = against_plain(plain, grouped, NULL);
-        CHECK(worst < 1e-5, "%s column blocks vs rows: relative L2 %.3g", slm_dtype_name(want), worst);
-        printf("     %s: worst relative L2 against the row-major layout %.2e\n", slm_dtype_name(want), worst);
-        slm_model_free(plain);
-        slm_model_free(grouped);
+        check_layouts(plain, grouped, types[ti], slm_regroup_wanted() ? blocked[ti] : types[ti], 1e-5, "random column blocks");
     }
     /* an F16 model folder: the down projections copied from the file into blocks */
     char dir[128];
@@ -422,15 +418,7 @@ static void test_col_blocks(void) {
         CHECK(0, "%s", slm_error());
         return;
     }
-    const slm_dtype want = slm_regroup_wanted() ? SLM_F16B : SLM_F16;
-    CHECK(grouped->host.layers[1].w_down.type == want && plain->host.layers[1].w_down.type == SLM_F16,
-          "folder: down_proj is %s (keep_layout: %s)", slm_dtype_name(grouped->host.layers[1].w_down.type),
-          slm_dtype_name(plain->host.layers[1].w_down.type));
-    const double worst = against_plain(plain, grouped, NULL);
-    CHECK(worst < 1e-5, "folder: column blocks vs rows: relative L2 %.3g", worst);
-    printf("     %s from a folder: worst relative L2 against the row-major layout %.2e\n", slm_dtype_name(want), worst);
-    slm_model_free(plain);
-    slm_model_free(grouped);
+    check_layouts(plain, grouped, SLM_F16, slm_regroup_wanted() ? SLM_F16B : SLM_F16, 1e-5, "column blocks from a folder");
 }
 
 /* A bitsandbytes checkpoint as transformers saves it (NF4, double quantization), whose down projections

@@ -117,18 +117,13 @@ static void gemm(float *out, size_t ldo, const uint16_t *W, int K, const float *
 
 void slm_gemm_half_avx512(float *out, size_t ldo, const slm_mat *W, const float *x, int n, int r0, int r1) {
     const int bf16 = W->type == SLM_BF16 || W->type == SLM_BF16B;
-    const uint16_t *data = W->data;
-    if (W->type == SLM_F16 || W->type == SLM_BF16) {
-        if (bf16) gemm(out, ldo, data, W->cols, x, (size_t)W->cols, n, r0, r1, 1, 0);
-        else gemm(out, ldo, data, W->cols, x, (size_t)W->cols, n, r0, r1, 0, 0);
-        return;
-    }
-    /* F16B, BF16B: block by block, each a row-major matrix of its own, the sums added up in out */
-    for (int b = 0; b * SLM_COL_BLOCK < W->cols; b++) {
-        const uint16_t *block = data + (size_t)W->rows * b * SLM_COL_BLOCK;
-        const float *xb = x + (size_t)b * SLM_COL_BLOCK;
-        const int width = slm_col_block_width(W->cols, b);
-        if (bf16) gemm(out, ldo, block, width, xb, (size_t)W->cols, n, r0, r1, 1, b > 0);
-        else gemm(out, ldo, block, width, xb, (size_t)W->cols, n, r0, r1, 0, b > 0);
+    /* F16B, BF16B: block by block, each a row-major matrix of its own, the sums added up in out; F16 and
+     * BF16 are one block as wide as the row */
+    const int step = W->type == SLM_F16B || W->type == SLM_BF16B ? SLM_COL_BLOCK : W->cols;
+    for (int c0 = 0; c0 < W->cols; c0 += step) {
+        const uint16_t *block = (const uint16_t *)W->data + (size_t)W->rows * c0;
+        const int width = W->cols - c0 < step ? W->cols - c0 : step;
+        if (bf16) gemm(out, ldo, block, width, x + c0, (size_t)W->cols, n, r0, r1, 1, c0 > 0);
+        else gemm(out, ldo, block, width, x + c0, (size_t)W->cols, n, r0, r1, 0, c0 > 0);
     }
 }
