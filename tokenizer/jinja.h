@@ -273,12 +273,19 @@ typedef struct {
 jval jinja_eval(jinja_state *st, jinja_frame *f, const jnode *e);
 jval jinja_call_value(jinja_state *st, jinja_frame *f, int line, jval fn, jval *args, int nargs,
                       const char **kwnames, jval *kwvals, int nkw);
+
+/* jinja_ops.c: what expressions do to values */
+const char *jinja_hint(jinja_state *st, const char *fmt, const char *a, const char *b); /* fmt with a, b, arena-owned */
+int jinja_name_in(const char *const *list, const char *name); /* list ends in NULL */
 jval jinja_getattr(jinja_state *st, int line, jval obj, const char *name);
-/* l <op> r for the arithmetic operators OP_ADD..OP_POW, with Python's rules. */
-jval jinja_binop(jinja_state *st, int line, int op, jval l, jval r);
 jval jinja_getitem(jinja_state *st, int line, jval obj, jval key);
+int jinja_has_method(jval self, const char *name);
+jval jinja_slice(jinja_state *st, int line, jval obj, const jval *parts); /* parts: start, stop, step */
 /* Items of an iterable (list, tuple, dict keys, string characters, Undefined as empty). */
 jinja_list *jinja_iterate(jinja_state *st, int line, jval v);
+/* l <op> r for the arithmetic operators OP_ADD..OP_POW, with Python's rules. */
+jval jinja_binop(jinja_state *st, int line, int op, jval l, jval r);
+int jinja_compare(jinja_state *st, int line, int op, jval l, jval r); /* OP_EQ..OP_NOTIN */
 
 /* jinja_str.c: Python's str operations */
 enum { CASE_LOWER, CASE_UPPER, CASE_SWAP, CASE_CAPITALIZE, CASE_TITLE };
@@ -306,7 +313,6 @@ jval jinja_filter(jinja_state *st, jinja_frame *f, int line, const char *name, j
 int jinja_test(jinja_state *st, jinja_frame *f, int line, const char *name, jval in, jval *args, int nargs);
 jval jinja_method_call(jinja_state *st, int line, jval self, const char *name, jval *args, int nargs,
                        const char **kwnames, jval *kwvals, int nkw);
-int jinja_has_method(jval self, const char *name);
 jval jinja_global_call(jinja_state *st, int line, int fn, jval *args, int nargs, const char **kwnames,
                        jval *kwvals, int nkw);
 int jinja_global_lookup(const char *name); /* JF_* or -1 */

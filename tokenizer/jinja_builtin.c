@@ -253,14 +253,8 @@ static const char *const jinja_filters[] = {
     "sum", "title", "trim", "truncate", "unique", "upper", "urlencode", "urlize", "wordcount", "wordwrap",
     "xmlattr", "tojson", NULL};
 
-static int in_list(const char *const *list, const char *name) {
-    for (int i = 0; list[i]; i++)
-        if (!strcmp(list[i], name)) return 1;
-    return 0;
-}
-
-int jinja_filter_known(const char *name) { return in_list(jinja_filters, name); }
-int jinja_test_known(const char *name) { return in_list(jinja_tests, name); }
+int jinja_filter_known(const char *name) { return jinja_name_in(jinja_filters, name); }
+int jinja_test_known(const char *name) { return jinja_name_in(jinja_tests, name); }
 
 
 int jinja_test(jinja_state *st, jinja_frame *f, int line, const char *name, jval v, jval *args, int nargs) {
@@ -379,7 +373,7 @@ jval jinja_filter(jinja_state *st, jinja_frame *f, int line, const char *name, j
                   const char **kwnames, jval *kwvals, int nkw) {
     jval out = apply_filter(st, f, line, name, in, args, nargs, kwnames, kwvals, nkw);
     static const char *const keeping[] = {"trim", "upper", "lower", "capitalize", "title", "center", "indent", NULL};
-    if (out.type == JV_STR && in_list(keeping, name)) out = keep_markup(in, out);
+    if (out.type == JV_STR && jinja_name_in(keeping, name)) out = keep_markup(in, out);
     return out;
 }
 
@@ -711,29 +705,6 @@ static jval apply_filter(jinja_state *st, jinja_frame *f, int line, const char *
 
 /* ---- methods ---- */
 
-static const char *const str_methods[] = {
-    "capitalize", "casefold", "center", "count", "encode", "endswith", "expandtabs", "find", "format",
-    "format_map", "index", "isalnum", "isalpha", "isascii", "isdecimal", "isdigit", "isidentifier", "islower",
-    "isnumeric", "isprintable", "isspace", "istitle", "isupper", "join", "ljust", "lower", "lstrip", "maketrans",
-    "partition", "removeprefix", "removesuffix", "replace", "rfind", "rindex", "rjust", "rpartition", "rsplit",
-    "rstrip", "split", "splitlines", "startswith", "strip", "swapcase", "title", "translate", "upper", "zfill",
-    NULL};
-static const char *const dict_methods[] = {"clear", "copy", "fromkeys", "get", "items", "keys", "pop", "popitem",
-                                           "setdefault", "update", "values", NULL};
-static const char *const list_methods[] = {"append", "clear", "copy", "count", "extend", "index", "insert", "pop",
-                                           "remove", "reverse", "sort", NULL};
-static const char *const tuple_methods[] = {"count", "index", NULL};
-
-int jinja_has_method(jval self, const char *name) {
-    switch (self.type) {
-    case JV_STR: return in_list(str_methods, name);
-    case JV_DICT: return in_list(dict_methods, name);
-    case JV_LIST: return in_list(list_methods, name);
-    case JV_TUPLE: return in_list(tuple_methods, name);
-    default: return 0;
-    }
-}
-
 static int index_of(jinja_state *st, jval l, jval x) {
     for (int i = 0; i < l.l->n; i++)
         if (jv_equal(st->a, l.l->v[i], x)) return i;
@@ -766,7 +737,7 @@ static jval str_method(jinja_state *st, int line, jval s, const char *name, jval
                                                  "swapcase", "isdigit", "isdecimal", "isalpha", "isalnum",
                                                  "isspace", "isnumeric", "isascii", "islower", "isupper",
                                                  "istitle", NULL};
-    if (in_list(no_arg_methods, name)) no_args(st, line, name, nargs, nkw);
+    if (jinja_name_in(no_arg_methods, name)) no_args(st, line, name, nargs, nkw);
     if (!strcmp(name, "upper")) return js_change_case(st->a, s, CASE_UPPER);
     if (!strcmp(name, "lower") || !strcmp(name, "casefold")) return js_change_case(st->a, s, CASE_LOWER);
     if (!strcmp(name, "title")) return js_change_case(st->a, s, CASE_TITLE);
