@@ -4,7 +4,7 @@
  *       tests/fuzz_tokenizer.c tokenizer/added.c tokenizer/bpe.c tokenizer/components.c \
  *       tokenizer/decode.c tokenizer/encode.c tokenizer/load.c tokenizer/model.c \
  *       tokenizer/normalize.c tokenizer/pattern.c tokenizer/pretokenize.c tokenizer/strmap.c \
- *       tokenizer/utf8.c runtime/error.c -lcjson -lpcre2-8 -lutf8proc -lpthread
+ *       tokenizer/utf8.c tokenizer/buf.c runtime/error.c -lcjson -lpcre2-8 -lutf8proc -lpthread
  *   /tmp/fuzz_tokenizer -max_total_time=60
  *
  * The first input byte picks what is fuzzed:

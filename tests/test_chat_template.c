@@ -191,21 +191,28 @@ static void no_fixtures(void) { CHECK(0, "no %s folder (run from the repository 
 
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-static void run_fixtures(void) {
+/* The fixture files' names, sorted; -1 when the folder is missing. */
+static int fixture_names(char **names, int max) {
     DIR *d = opendir(FIXTURES);
-    if (!d) {
-        test_run("fixtures_present", no_fixtures);
-        return;
-    }
-    char *names[256];
+    if (!d) return -1;
     int n = 0;
     struct dirent *e;
-    while ((e = readdir(d)) && n < 256) {
+    while ((e = readdir(d)) && n < max) {
         size_t l = strlen(e->d_name);
         if (l > 5 && strcmp(e->d_name + l - 5, ".json") == 0) names[n++] = strdup(e->d_name);
     }
     closedir(d);
     qsort(names, (size_t)n, sizeof *names, by_name);
+    return n;
+}
+
+static void run_fixtures(void) {
+    char *names[256];
+    int n = fixture_names(names, 256);
+    if (n < 0) {
+        test_run("fixtures_present", no_fixtures);
+        return;
+    }
     char path[512];
     for (int i = 0; i < n; i++) {
         snprintf(path, sizeof path, FIXTURES "/%s", names[i]);
@@ -240,6 +247,9 @@ static void test_errors_name_construct_and_line(void) {
     expect_error("{% if x %}\n{{ x is nosuchtest }}{% endif %}", "chat template line 2: unknown test 'nosuchtest'");
     expect_error("\n\n{% include 'other.jinja' %}", "chat template line 3: tag 'include' is not supported");
     expect_error("{% frobnicate %}", "chat template line 1: unknown tag 'frobnicate'");
+    /* a quoted name with a newline in it stays on the error's one line */
+    expect_error("{{ (xs['one\ntwo'] + 1) }}", "attribute 'one\\ntwo'");
+    CHECK(strchr(slm_error(), '\n') == NULL, "error spans lines: %s", slm_error());
     expect_error("{% for m in xs %}\n{{ m }}\n", "the 'for' block opened on line 1 is not closed");
     expect_error("{% if x %}a{% else %}b", "the 'if' block opened on line 1 is not closed");
     expect_error("{% macro f() %}", "'macro' block opened on line 1 is not closed");
@@ -469,6 +479,129 @@ static void test_render_api(void) {
     jinja_free(t);
 }
 
+/* ---- mutated templates ---- */
+
+/* Pieces of Jinja syntax that mutations insert, so that mutants reach the parser's and evaluator's
+ * deeper paths rather than failing on the first stray byte. */
+static const char *const jinja_pieces[] = {
+    "{{", "}}", "{%", "%}", "{#", "#}", "{%-", "-%}", "(", ")", "[", "]", "{", "}", "'", "\"", ",", ".", ":",
+    "|", "~", "+", "-", "*", "**", "/", "//", "%", "==", "!=", "<", ">=", " not ", " and ", " or ", " in ",
+    " is ", " if ", " else ", "for ", "endfor", "if ", "endif", "elif ", "set ", "endset", "macro ",
+    "endmacro", "call", "filter ", "namespace(", "loop.", "range(", "messages", "[0]", "[-1]", "[::-1]",
+    "[1:]", "|length", "|tojson", "|trim", "|join(", "|map(", "|selectattr(", "|items", "|first", "|string",
+    "|default(", "|replace(", ".split(", ".strip()", "raise_exception(", "none", "true", "1e308", "-1",
+    "9223372036854775807", "\\", "\n", "\xc3", "\xff",
+};
+
+static unsigned mut_rand(unsigned n) {
+    float r = (test_randf() + 1.0f) / 2.0f;
+    unsigned k = (unsigned)(r * (float)n);
+    return k < n ? k : n - 1;
+}
+
+/* One to three edits of src: delete a span, repeat a span elsewhere, insert a piece of syntax, change a
+ * byte, or cut the tail. Returns malloc'd text. */
+static char *mutate(const char *src) {
+    size_t n = strlen(src), cap = n + 4096;
+    char *t = malloc(cap);
+    memcpy(t, src, n + 1);
+    int edits = 1 + (int)mut_rand(3);
+    for (int e = 0; e < edits; e++) {
+        size_t at = n ? mut_rand((unsigned)n) : 0;
+        switch (mut_rand(5)) {
+        case 0: { /* delete */
+            size_t k = 1 + mut_rand(20);
+            if (k > n - at) k = n - at;
+            memmove(t + at, t + at + k, n - at - k + 1);
+            n -= k;
+            break;
+        }
+        case 1: { /* repeat a span elsewhere */
+            size_t from = n ? mut_rand((unsigned)n) : 0, k = 1 + mut_rand(40);
+            if (k > n - from) k = n - from;
+            if (n + k + 1 > cap) break;
+            char span[64];
+            memcpy(span, t + from, k);
+            memmove(t + at + k, t + at, n - at + 1);
+            memcpy(t + at, span, k);
+            n += k;
+            break;
+        }
+        case 2: { /* insert syntax */
+            const char *p = jinja_pieces[mut_rand(sizeof jinja_pieces / sizeof *jinja_pieces)];
+            size_t k = strlen(p);
+            if (n + k + 1 > cap) break;
+            memmove(t + at + k, t + at, n - at + 1);
+            memcpy(t + at, p, k);
+            n += k;
+            break;
+        }
+        case 3: /* change a byte */
+            if (at < n) t[at] = (char)(1 + mut_rand(255));
+            break;
+        default: /* cut the tail */
+            t[at] = 0;
+            n = at;
+        }
+    }
+    return t;
+}
+
+/* Every template of the fixtures, mutated many times, renders or fails with a one-line error naming the
+ * template; never a crash (the sanitizer build runs this too), a hang or an empty message. */
+static void test_mutated_templates(void) {
+    char *names[256];
+    int nnames = fixture_names(names, 256), rendered = 0, failed = 0, templates = 0;
+    CHECK(nnames > 0, "no fixtures in %s", FIXTURES);
+    char path[512];
+    for (int f = 0; f < nnames; f++) {
+        const char *name = names[f];
+        if (name[0] == '_') continue; /* snippets, not a model's template */
+        snprintf(path, sizeof path, FIXTURES "/%s", name);
+        char *text = read_file(path);
+        cJSON *fx = text ? cJSON_Parse(text) : NULL;
+        free(text);
+        const char *tpl_path = str_or_null(cJSON_GetObjectItem(fx, "template"));
+        char *tpl = tpl_path ? fixture_template(tpl_path) : NULL;
+        const cJSON *c = cJSON_GetObjectItem(fx, "cases");
+        c = c ? c->child : NULL;
+        if (!tpl || !c) {
+            free(tpl);
+            cJSON_Delete(fx);
+            continue;
+        }
+        templates++;
+        char *msgs = cJSON_PrintUnformatted(cJSON_GetObjectItem(c, "messages"));
+        const cJSON *tools = cJSON_GetObjectItem(c, "tools");
+        char *tools_json = tools ? cJSON_PrintUnformatted(tools) : NULL;
+        struct tm now = parse_now("2024-07-26 12:00:00");
+        slm_chat_request req = {.messages_json = msgs, .tools_json = tools_json, .add_generation_prompt = 1,
+                                .bos_token = "<s>", .eos_token = "</s>", .now = &now};
+        for (int k = 0; k < 400; k++) {
+            char *m = mutate(tpl);
+            char *out = slm_chat_render_request(m, &req);
+            if (out) {
+                rendered++;
+            } else {
+                const char *err = slm_error();
+                failed++;
+                CHECK(strncmp(err, "chat template", 13) == 0 && !strchr(err, '\n'),
+                      "%s, mutant %d: error \"%.200s\"", name, k, err);
+            }
+            free(out);
+            free(m);
+        }
+        free(msgs);
+        free(tools_json);
+        free(tpl);
+        cJSON_Delete(fx);
+    }
+    for (int f = 0; f < nnames; f++) free(names[f]);
+    CHECK(templates >= 20, "only %d fixture templates", templates);
+    CHECK(rendered > 0 && failed > 0, "mutants: %d rendered, %d failed", rendered, failed);
+    printf("(%d templates: %d mutants rendered, %d failed)\n", templates, rendered, failed);
+}
+
 int main(void) {
     run_fixtures();
     RUN(test_errors_name_construct_and_line);
@@ -477,6 +610,7 @@ int main(void) {
     RUN(test_builtin_templates);
     RUN(test_template_loading);
     RUN(test_render_api);
+    RUN(test_mutated_templates);
     printf("(%d fixture cases)\n", fixture_cases);
     return test_summary();
 }

@@ -1,0 +1,55 @@
+/* libFuzzer harness for chat templates (not part of `make`). Build and run from the repository root:
+ *
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -o /tmp/fuzz_chat_template \
+ *       tests/fuzz_chat_template.c tokenizer/chat.c tokenizer/jinja_[a-z]*.c runtime/error.c \
+ *       -lcjson -lutf8proc -lm
+ *   mkdir -p /tmp/chat_corpus
+ *   /tmp/fuzz_chat_template -max_total_time=300 -timeout=10 /tmp/chat_corpus ../shared/chat-templates
+ *
+ * The real templates in ../shared/chat-templates seed the corpus; new inputs go to /tmp/chat_corpus.
+ *
+ * The input is the template source. It is rendered with a conversation that has a system prompt, a
+ * tool call and its result, and a tool schema, so templates reach their tool and role branches. It must
+ * render or fail with a one-line error naming the template, never crash, hang or leave the message empty. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../runtime/error.h"
+#include "../tokenizer/chat.h"
+
+static const char *messages =
+    "[{\"role\": \"system\", \"content\": \"Be brief.\"},"
+    " {\"role\": \"user\", \"content\": \"Weather in Paris?\"},"
+    " {\"role\": \"assistant\", \"content\": null, \"tool_calls\": [{\"id\": \"c1\", \"type\": \"function\","
+    "   \"function\": {\"name\": \"weather\", \"arguments\": {\"city\": \"Paris\"}}}]},"
+    " {\"role\": \"tool\", \"tool_call_id\": \"c1\", \"content\": \"18 C\"},"
+    " {\"role\": \"assistant\", \"content\": \"18 degrees.\"},"
+    " {\"role\": \"user\", \"content\": \"Thanks \\u00e9\"}]";
+
+static const char *tools =
+    "[{\"type\": \"function\", \"function\": {\"name\": \"weather\", \"description\": \"Current weather\","
+    " \"parameters\": {\"type\": \"object\", \"properties\": {\"city\": {\"type\": \"string\"}},"
+    " \"required\": [\"city\"]}}}]";
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    char *src = malloc(size + 1);
+    if (!src) return 0;
+    memcpy(src, data, size);
+    src[size] = 0;
+    struct tm now = {.tm_year = 124, .tm_mon = 6, .tm_mday = 26, .tm_hour = 12};
+    slm_chat_request req = {.messages_json = messages, .tools_json = size % 2 ? tools : NULL,
+                            .add_generation_prompt = 1, .bos_token = "<s>", .eos_token = "</s>", .now = &now};
+    char *out = slm_chat_render_request(src, &req);
+    if (!out) {
+        const char *err = slm_error();
+        if (strncmp(err, "chat template", 13) != 0 || strchr(err, '\n')) {
+            fprintf(stderr, "bad error message: \"%s\"\n", err);
+            abort();
+        }
+    }
+    free(out);
+    free(src);
+    return 0;
+}
