@@ -324,6 +324,14 @@ static void test_hostile_templates_end_with_an_error(void) {
     expect_error("{% set ns = namespace() %}{% set ns.self = ns %}{{ ns | tojson }}", "not JSON serializable");
     expect_error("{% set ns = namespace() %}{% set ns.self = ns %}{{ ns }}", "nested too deeply");
     expect_error("{{ 9223372036854775807 + 1 }}", "integer overflow");
+    /* digits past the lexer's buffer, then a fraction or an exponent */
+    char num[400];
+    for (int k = 0; k < 3; k++) {
+        sprintf(num, "{{ ");
+        memset(num + 3, '7', 130 + k);
+        strcpy(num + 133 + k, k == 0 ? ".5 }}" : k == 1 ? "e-5 }}" : ".5e+5 }}");
+        expect_error(num, "number literal too long");
+    }
     expect_error("{{ 2 ** 64 }}", "integer overflow");
 }
 

@@ -153,18 +153,25 @@ static void decode_string(lexer *lx, jinja_token *t, const char *p, size_t n) {
 static int is_name_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 
+/* Appends to a number's digits; past the buffer's end the digits are dropped, and the length check after
+ * the literal rejects it. */
+enum { NUM_BUF = 128 };
+static void num_put(char *buf, size_t *k, char c) {
+    if (*k < NUM_BUF - 1) buf[(*k)++] = c;
+}
+
 /* Lexes a number at pos; returns the position after it. */
 static size_t lex_number(lexer *lx, size_t pos) {
     const char *s = lx->src;
     size_t i = pos, n = lx->len;
     jinja_token *t = push(lx, T_INT, pos);
-    char buf[128];
+    char buf[NUM_BUF];
     size_t k = 0;
     if (s[i] == '0' && i + 1 < n && strchr("xXoObB", s[i + 1]) && s[i + 1]) {
         int base = (s[i + 1] == 'x' || s[i + 1] == 'X') ? 16 : (s[i + 1] == 'o' || s[i + 1] == 'O') ? 8 : 2;
         i += 2;
         while (i < n && (s[i] == '_' || (hexval(s[i]) >= 0 && hexval(s[i]) < base))) {
-            if (s[i] != '_' && k < sizeof buf - 1) buf[k++] = s[i];
+            if (s[i] != '_') num_put(buf, &k, s[i]);
             i++;
         }
         buf[k] = 0;
@@ -176,16 +183,16 @@ static size_t lex_number(lexer *lx, size_t pos) {
     }
     int is_float = 0;
     while (i < n && (is_digit(s[i]) || (s[i] == '_' && i + 1 < n && is_digit(s[i + 1])))) {
-        if (s[i] != '_' && k < sizeof buf - 1) buf[k++] = s[i];
+        if (s[i] != '_') num_put(buf, &k, s[i]);
         i++;
     }
     /* A number right after '.' is an attribute index (x.0.1), never a float. */
     int after_dot = pos > 0 && s[pos - 1] == '.';
     if (!after_dot && i + 1 < n && s[i] == '.' && is_digit(s[i + 1])) {
         is_float = 1;
-        buf[k++] = s[i++];
+        num_put(buf, &k, s[i++]);
         while (i < n && (is_digit(s[i]) || (s[i] == '_' && i + 1 < n && is_digit(s[i + 1])))) {
-            if (s[i] != '_' && k < sizeof buf - 1) buf[k++] = s[i];
+            if (s[i] != '_') num_put(buf, &k, s[i]);
             i++;
         }
     }
@@ -194,17 +201,17 @@ static size_t lex_number(lexer *lx, size_t pos) {
         if (j < n && (s[j] == '+' || s[j] == '-')) j++;
         if (j < n && is_digit(s[j])) {
             is_float = 1;
-            buf[k++] = 'e';
-            if (s[i + 1] == '-') buf[k++] = '-';
+            num_put(buf, &k, 'e');
+            if (s[i + 1] == '-') num_put(buf, &k, '-');
             i = j;
             while (i < n && (is_digit(s[i]) || (s[i] == '_' && i + 1 < n && is_digit(s[i + 1])))) {
-                if (s[i] != '_' && k < sizeof buf - 1) buf[k++] = s[i];
+                if (s[i] != '_') num_put(buf, &k, s[i]);
                 i++;
             }
         }
     }
     buf[k] = 0;
-    if (k >= sizeof buf - 1) jinja_fail(lx->a, t->line, "number literal too long");
+    if (k >= NUM_BUF - 1) jinja_fail(lx->a, t->line, "number literal too long");
     if (!is_float && s[pos] == '0') {
         /* An integer with a leading zero is only zeros ("02" is two tokens, as in Jinja). */
         i = pos + 1;

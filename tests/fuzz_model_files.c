@@ -1,0 +1,107 @@
+/* libFuzzer harness for model folders: safetensors files and config.json (not part of `make`). Build
+ * and run from the repository root (every file built for this CPU, so the SIMD kernels link):
+ *
+ *   clang -g -O1 -march=native -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
+ *       -I/usr/include/x86_64-linux-gnu/openblas-pthread -o /tmp/fuzz_model_files \
+ *       tests/fuzz_model_files.c model/[a-z]*.c runtime/[a-z]*.c kernels/cpu/[a-z]*.c \
+ *       -lopenblas -lcjson -lpthread -lm
+ *   mkdir -p /tmp/model_corpus /tmp/model_seeds
+ *   (printf '\001'; cat tests/fixtures/llama/gqa2/config.json) > /tmp/model_seeds/config
+ *   python3 -c "import struct, sys; b = open('tests/fixtures/llama/gqa2/model.safetensors', 'rb').read();
+ *       n = struct.unpack('<Q', b[:8])[0]; sys.stdout.buffer.write(b'\x02' + b[8:8 + n])" > /tmp/model_seeds/header
+ *   /tmp/fuzz_model_files -max_total_time=300 -timeout=10 /tmp/model_corpus /tmp/model_seeds
+ *
+ * The first input byte picks what is fuzzed:
+ *   0: the rest is a whole safetensors file, parsed from memory
+ *   1: the rest is config.json, loaded as a model with the fixture's weights
+ *   2: the rest is a safetensors header (the JSON), loaded as a model with the fixture's config and data
+ * A load must succeed or fail with a one-line message, never crash. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../model/model.h"
+#include "../model/safetensors.h"
+#include "../runtime/error.h"
+
+#define FIXTURE "tests/fixtures/llama/gqa2"
+
+static char tmpdir[] = "/tmp/fuzz_model_XXXXXX";
+static char *config, *weights;
+static size_t config_n, weights_n, header_n;
+
+static char *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) abort();
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc(*n);
+    if (fread(b, 1, *n, f) != *n) abort();
+    fclose(f);
+    return b;
+}
+
+static void put(const char *name, const void *a, size_t an, const void *b, size_t bn) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f) abort();
+    fwrite(a, 1, an, f);
+    if (bn) fwrite(b, 1, bn, f);
+    fclose(f);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc;
+    (void)argv;
+    config = slurp(FIXTURE "/config.json", &config_n);
+    weights = slurp(FIXTURE "/model.safetensors", &weights_n);
+    for (int i = 7; i >= 0; i--) header_n = (header_n << 8) | (unsigned char)weights[i];
+    if (!mkdtemp(tmpdir)) abort();
+    return 0;
+}
+
+static void check_error(int rc) {
+    if (rc == 0) return;
+    const char *err = slm_error();
+    if (!err[0] || strchr(err, '\n')) {
+        fprintf(stderr, "bad error message: \"%s\"\n", err);
+        abort();
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size < 1) return 0;
+    int mode = data[0] % 3;
+    data++;
+    size--;
+    if (mode == 0) {
+        slm_st st;
+        int rc = slm_st_parse(&st, "fuzz.safetensors", data, size);
+        check_error(rc);
+        if (rc == 0) slm_st_close(&st);
+        return 0;
+    }
+    if (mode == 1) {
+        put("config.json", data, size, NULL, 0);
+        put("model.safetensors", weights, weights_n, NULL, 0);
+    } else {
+        uint8_t len[8];
+        for (int i = 0; i < 8; i++) len[i] = (uint8_t)((uint64_t)size >> (8 * i));
+        char *file = malloc(8 + size);
+        memcpy(file, len, 8);
+        memcpy(file + 8, data, size);
+        put("config.json", config, config_n, NULL, 0);
+        put("model.safetensors", file, 8 + size, weights + 8 + header_n, weights_n - 8 - header_n);
+        free(file);
+    }
+    slm_load_opts opts = {.threads = 1};
+    slm_model *m = NULL;
+    int rc = slm_model_load(&m, tmpdir, &opts);
+    check_error(rc);
+    if (rc == 0) slm_model_free(m);
+    return 0;
+}
