@@ -1,0 +1,99 @@
+/* libFuzzer harness for the router's inputs (not part of `make`). Build and run from the repository root:
+ *
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -o /tmp/fuzz_router \
+ *       tests/fuzz_router.c router/[a-z]*.c runtime/error.c -lcjson -lpcre2-8 -lutf8proc -lm
+ *   mkdir -p /tmp/router_corpus /tmp/router_seeds
+ *   (printf '\001'; cat tests/router/e2e_prompts.jsonl) > /tmp/router_seeds/batch
+ *   /tmp/fuzz_router -max_total_time=300 -timeout=10 /tmp/router_corpus /tmp/router_seeds
+ *
+ * Good seeds besides: the config of router/README.md after a 0 byte, and its log line with an "ok"
+ * label after a 2 byte.
+ *
+ * The first input byte picks what is fuzzed:
+ *   0: the rest is a router config file (JSON)
+ *   1: the rest is a batch of requests (JSON lines), each turned into its prompt
+ *   2: the rest is a calibration file (JSON lines of signals and labels)
+ *   3: the rest is an escalation command line, split into its words
+ * Each must be read or fail with a one-line message, never crash. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../router/batch.h"
+#include "../router/calibrate.h"
+#include "../router/config.h"
+#include "../router/escalate.h"
+#include "../router/jsonl.h"
+#include "../runtime/error.h"
+
+static char path[] = "/tmp/fuzz_router_XXXXXX";
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc;
+    (void)argv;
+    int fd = mkstemp(path);
+    if (fd < 0) abort();
+    close(fd);
+    return 0;
+}
+
+static void check_error(int rc) {
+    if (rc == 0) return;
+    const char *err = slm_error();
+    if (!err[0] || strchr(err, '\n')) {
+        fprintf(stderr, "bad error message: \"%s\"\n", err);
+        abort();
+    }
+}
+
+static void put(const uint8_t *data, size_t size) {
+    FILE *f = fopen(path, "wb");
+    if (!f) abort();
+    fwrite(data, 1, size, f);
+    fclose(f);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size < 1) return 0;
+    int mode = data[0] % 4;
+    data++;
+    size--;
+    slm_router_config c;
+    slm_router_config_init(&c);
+    if (mode == 0) {
+        put(data, size);
+        check_error(slm_router_config_load(&c, path));
+    } else if (mode == 1) {
+        put(data, size);
+        slm_jsonl j;
+        if (slm_jsonl_open(&j, path)) abort();
+        cJSON *o;
+        int r;
+        while ((r = slm_jsonl_next(&j, &o)) == 1) {
+            char *prompt = slm_batch_prompt(o, path, j.line, NULL, NULL);
+            check_error(prompt ? 0 : -1);
+            free(prompt);
+            cJSON_Delete(o);
+        }
+        check_error(r);
+        slm_jsonl_close(&j);
+    } else if (mode == 2) {
+        put(data, size);
+        slm_calib_set set = {0};
+        check_error(slm_calib_load(path, &c, NULL, &set));
+        slm_calib_free(&set);
+    } else {
+        char *line = malloc(size + 1);
+        memcpy(line, data, size);
+        line[size] = 0;
+        char **argv = NULL;
+        int rc = slm_split_command(line, &argv);
+        check_error(rc < 0 ? -1 : 0);
+        if (rc >= 0) slm_argv_free(argv);
+        free(line);
+    }
+    slm_router_config_free(&c);
+    return 0;
+}
