@@ -5,8 +5,6 @@
  * not open a scope. Names resolve through the scopes, then the caller's variables, then the globals. */
 #include "jinja.h"
 
-#include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
