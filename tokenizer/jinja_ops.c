@@ -4,7 +4,6 @@
 
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 const char *jinja_hint(jinja_state *st, const char *fmt, const char *a, const char *b) {
