@@ -24,7 +24,7 @@
 
 #include "../model/model.h"
 #include "../model/safetensors.h"
-#include "../runtime/error.h"
+#include "fuzz.h"
 
 #define FIXTURE "tests/fixtures/llama/gqa2"
 
@@ -47,11 +47,7 @@ static char *slurp(const char *path, size_t *n) {
 static void put(const char *name, const void *a, size_t an, const void *b, size_t bn) {
     char path[256];
     snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f) abort();
-    fwrite(a, 1, an, f);
-    if (bn) fwrite(b, 1, bn, f);
-    fclose(f);
+    fuzz_write(path, a, an, b, bn);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
@@ -64,24 +60,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     return 0;
 }
 
-static void check_error(int rc) {
-    if (rc == 0) return;
-    const char *err = slm_error();
-    if (!err[0] || strchr(err, '\n')) {
-        fprintf(stderr, "bad error message: \"%s\"\n", err);
-        abort();
-    }
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (size < 1) return 0;
-    int mode = data[0] % 3;
-    data++;
-    size--;
+    int mode = fuzz_mode(&data, &size, 3);
+    if (mode < 0) return 0;
     if (mode == 0) {
         slm_st st;
         int rc = slm_st_parse(&st, "fuzz.safetensors", data, size);
-        check_error(rc);
+        fuzz_check_error(rc, NULL);
         if (rc == 0) slm_st_close(&st);
         return 0;
     }
@@ -101,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     slm_load_opts opts = {.threads = 1};
     slm_model *m = NULL;
     int rc = slm_model_load(&m, tmpdir, &opts);
-    check_error(rc);
+    fuzz_check_error(rc, NULL);
     if (rc == 0) slm_model_free(m);
     return 0;
 }

@@ -26,7 +26,7 @@
 #include "../router/config.h"
 #include "../router/escalate.h"
 #include "../router/jsonl.h"
-#include "../runtime/error.h"
+#include "fuzz.h"
 
 static char path[] = "/tmp/fuzz_router_XXXXXX";
 
@@ -39,50 +39,32 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     return 0;
 }
 
-static void check_error(int rc) {
-    if (rc == 0) return;
-    const char *err = slm_error();
-    if (!err[0] || strchr(err, '\n')) {
-        fprintf(stderr, "bad error message: \"%s\"\n", err);
-        abort();
-    }
-}
-
-static void put(const uint8_t *data, size_t size) {
-    FILE *f = fopen(path, "wb");
-    if (!f) abort();
-    fwrite(data, 1, size, f);
-    fclose(f);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (size < 1) return 0;
-    int mode = data[0] % 4;
-    data++;
-    size--;
+    int mode = fuzz_mode(&data, &size, 4);
+    if (mode < 0) return 0;
     slm_router_config c;
     slm_router_config_init(&c);
     if (mode == 0) {
-        put(data, size);
-        check_error(slm_router_config_load(&c, path));
+        fuzz_write(path, data, size, NULL, 0);
+        fuzz_check_error(slm_router_config_load(&c, path), NULL);
     } else if (mode == 1) {
-        put(data, size);
+        fuzz_write(path, data, size, NULL, 0);
         slm_jsonl j;
         if (slm_jsonl_open(&j, path)) abort();
         cJSON *o;
         int r;
         while ((r = slm_jsonl_next(&j, &o)) == 1) {
             char *prompt = slm_batch_prompt(o, path, j.line, NULL, NULL);
-            check_error(prompt ? 0 : -1);
+            fuzz_check_error(prompt ? 0 : -1, NULL);
             free(prompt);
             cJSON_Delete(o);
         }
-        check_error(r);
+        fuzz_check_error(r, NULL);
         slm_jsonl_close(&j);
     } else if (mode == 2) {
-        put(data, size);
+        fuzz_write(path, data, size, NULL, 0);
         slm_calib_set set = {0};
-        check_error(slm_calib_load(path, &c, NULL, &set));
+        fuzz_check_error(slm_calib_load(path, &c, NULL, &set), NULL);
         slm_calib_free(&set);
     } else {
         char *line = malloc(size + 1);
@@ -90,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         line[size] = 0;
         char **argv = NULL;
         int rc = slm_split_command(line, &argv);
-        check_error(rc < 0 ? -1 : 0);
+        fuzz_check_error(rc < 0 ? -1 : 0, NULL);
         if (rc >= 0) slm_argv_free(argv);
         free(line);
     }

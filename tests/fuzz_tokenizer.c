@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../runtime/error.h"
+#include "fuzz.h"
 #include "../tokenizer/tokenizer.h"
 
 static const char *dirs[] = {"../shared/tokenizers/llama3", "../shared/tokenizers/mistral-v0.3",
@@ -41,10 +41,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (size < 1) return 0;
-    int mode = data[0] % 3;
-    data++;
-    size--;
+    int mode = fuzz_mode(&data, &size, 3);
+    if (mode < 0) return 0;
     if (mode == 0) {
         for (int i = 0; i < N_DIRS; i++) {
             int *ids, n;
@@ -82,10 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     } else {
         char path[64];
         snprintf(path, sizeof path, "%s/tokenizer.json", tmpdir);
-        FILE *f = fopen(path, "wb");
-        if (!f) return 0;
-        fwrite(data, 1, size, f);
-        fclose(f);
+        fuzz_write(path, data, size, NULL, 0);
         slm_tokenizer *t = slm_tokenizer_load(tmpdir);
         if (t) {
             int *ids, n;
@@ -96,8 +91,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 free(ids);
             }
             slm_tokenizer_free(t);
-        } else if (!slm_error()[0] || strchr(slm_error(), '\n'))
-            abort(); /* a failure must leave one line */
+        } else {
+            fuzz_check_error(-1, NULL);
+        }
     }
     return 0;
 }

@@ -1,0 +1,42 @@
+/* What the libFuzzer harnesses (tests/fuzz_*.c) share: the mode byte, input written to a file, and the
+ * check that a failure left a one-line message. */
+#ifndef SLM_FUZZ_H
+#define SLM_FUZZ_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../runtime/error.h"
+
+/* Takes the input's first byte as the mode, 0..modes-1; -1 for an empty input. */
+static inline int fuzz_mode(const uint8_t **data, size_t *size, int modes) {
+    if (*size < 1) return -1;
+    int mode = (*data)[0] % modes;
+    (*data)++;
+    (*size)--;
+    return mode;
+}
+
+/* Writes a then b (bn may be 0) to path. */
+static inline void fuzz_write(const char *path, const void *a, size_t an, const void *b, size_t bn) {
+    FILE *f = fopen(path, "wb");
+    if (!f) abort();
+    fwrite(a, 1, an, f);
+    if (bn) fwrite(b, 1, bn, f);
+    fclose(f);
+}
+
+/* After a call that returned rc: a failure must leave one non-empty line in slm_error(), starting with
+ * prefix when one is given. */
+static inline void fuzz_check_error(int rc, const char *prefix) {
+    if (rc == 0) return;
+    const char *err = slm_error();
+    if (!err[0] || strchr(err, '\n') || (prefix && strncmp(err, prefix, strlen(prefix)))) {
+        fprintf(stderr, "bad error message: \"%s\"\n", err);
+        abort();
+    }
+}
+
+#endif
