@@ -118,7 +118,7 @@ static int cpu_layout(const slm_model *m, const slm_load_opts *opts) {
 
 /* Puts the host weights on the chosen backend and counts them. */
 static int finish_load(slm_model *m, const slm_load_opts *opts) {
-    if (cpu_layout(m, opts) && slm_weights_for_cpu(&m->host, &m->st)) return -1; /* Q4_0X8 */
+    if (cpu_layout(m, opts) && slm_weights_for_cpu(&m->host, &m->st)) return -1; /* Q4_0 regrouped; the rest was written so */
     if (upload_weights(m)) return -1;
     const slm_config *c = &m->cfg;
     slm_weights_each_mat(&m->host, count_mat, m);
