@@ -20,6 +20,11 @@ else bad "preset list content" "$(head -5 "$TMP/out")"; fi
 expect_ok "preset run" $SLM bench --preset smollm2-135m --type q4_0 -p 8 -n 2 -r 1 --bandwidth 10
 expect_ok "membw" $SLM bench --membw -t 1 --membw-mib 16
 if grep -q "GB/s" "$TMP/out"; then ok "membw table"; else bad "membw table" "$(cat "$TMP/out")"; fi
+# without --bandwidth the probe reads before each model, with that model's thread count
+expect_ok "bench probed" $SLM bench -m $M -p 0 -n 4 -r 1 -t 1,2 --membw-mib 16 -o csv
+if [ "$(awk -F, 'NR > 1 && $16 > 0' "$TMP/out" | wc -l)" -eq 2 ]; then ok "a reading per model"; else bad "a reading per model" "$(cat "$TMP/out")"; fi
+expect_ok "bench probed md" $SLM bench -m $M -p 0 -n 4 -r 1 --membw-mib 16
+if grep -q "read by the probe just before each model" "$TMP/out"; then ok "probe named in the header"; else bad "probe named in the header" "$(head -2 "$TMP/out")"; fi
 expect_ok "help" $SLM bench --help
 expect_ok "tokenizer speed" $SLM bench --tokenizer $M
 if grep -q "encode" "$TMP/out" && grep -q "roundtrip" "$TMP/out"; then ok "tokenizer figures"; else bad "tokenizer figures" "$(cat "$TMP/out")"; fi

@@ -33,7 +33,8 @@ static const char usage[] =
     "                           the GPU's measured read bandwidth\n"
     "  -r, --repetitions N      timed runs after one warm-up (default 5)\n"
     "  -o, --output FMT         md (default), json or csv\n"
-    "      --bandwidth GBPS     memory bandwidth for the roofline (default: measured per thread count)\n"
+    "      --bandwidth GBPS     memory bandwidth for the roofline (default: read by the probe before\n"
+    "                           each model is built, with its thread count)\n"
     "      --membw              measure the read bandwidth for each -t and exit\n"
     "      --membw-mib N        size of the probe's buffer (default: 16x the last-level cache)\n"
     "      --compare            set the results beside published figures of the same models\n"
@@ -358,14 +359,13 @@ int cmd_bench(int argc, char **argv) {
     int npub = 0;
     if (o.compare && (npub = slm_published_load(o.published, &pub)) < 0) die("%s", slm_error());
 
-    double gbps[MAX_LIST];
-    for (int ti = 0; ti < o.n_threads; ti++) {
-        if (o.bandwidth > 0) gbps[ti] = o.bandwidth;
-        else if (o.cuda && ti > 0) gbps[ti] = gbps[0];
-        else {
-            if (o.progress) fprintf(stderr, "bench: read probe, %d threads\n", o.threads[ti]);
-            gbps[ti] = probe(o.threads[ti], &o);
-        }
+    /* The GPU's bandwidth is read once. On the CPU the probe reads again before each model is built, with
+     * that model's thread count, so that its roofline is the bandwidth of the same minute: on a shared
+     * host the reading moves by up to 20% from one minute to the next. */
+    double gpu_gbps = o.bandwidth;
+    if (o.cuda && gpu_gbps <= 0) {
+        if (o.progress) fprintf(stderr, "bench: device read probe\n");
+        gpu_gbps = probe(1, &o);
     }
 
     results rs = {0};
@@ -378,7 +378,12 @@ int cmd_bench(int argc, char **argv) {
                     slm_load_opts lo = {.threads = o.threads[ti], .kv_f16 = o.kv_f16[kv], .device = o.cuda ? "cuda" : "cpu"};
                     slm_model *m = NULL;
                     const char *name, *note = NULL, *type;
-                    slm_bench_reset_peak_rss();
+                    double gbps = gpu_gbps;
+                    if (gbps <= 0) {
+                        if (o.progress) fprintf(stderr, "bench: read probe, %d thread%s\n", o.threads[ti], o.threads[ti] > 1 ? "s" : "");
+                        gbps = probe(o.threads[ti], &o);
+                    }
+                    slm_bench_reset_peak_rss(); /* after the probe, whose buffer is not the model's */
                     if (o.dir) {
                         name = dir_name(o.dir);
                         if (o.types_given) {
@@ -401,19 +406,18 @@ int cmd_bench(int argc, char **argv) {
                         if (o.progress) fprintf(stderr, "bench: building %s %s (%.2f GB)\n", name, type, need / 1e9);
                         if (slm_bench_preset_model(&m, p, o.types[ty], o.seed, &lo)) die("%s: %s", name, slm_error());
                     }
-                    run_tests(m, name, note, type, o.kv_f16[kv], o.threads[ti], gbps[ti], &o, &rs);
+                    run_tests(m, name, note, type, o.kv_f16[kv], o.threads[ti], gbps, &o, &rs);
                     slm_model_free(m);
                 }
 
     if (o.fmt == SLM_BENCH_MD) {
         if (o.cuda) printf("slm bench: CUDA kernels on %s; roofline bandwidth %s %.1f GB/s", gpu_name,
-                           o.bandwidth > 0 ? "given:" : "measured (device read probe):", gbps[0]);
-        else {
-            printf("slm bench: %s, %s kernels; roofline bandwidth %s", slm_isa_name(slm_isa_best()), "CPU",
-                   o.bandwidth > 0 ? "given" : "measured (read probe):");
-            for (int ti = 0; ti < o.n_threads; ti++)
-                printf("%s%.1f GB/s at %d thread%s", ti ? ", " : " ", gbps[ti], o.threads[ti], o.threads[ti] > 1 ? "s" : "");
-        }
+                           o.bandwidth > 0 ? "given:" : "measured (device read probe):", gpu_gbps);
+        else if (o.bandwidth > 0)
+            printf("slm bench: %s, CPU kernels; roofline bandwidth given: %.1f GB/s", slm_isa_name(slm_isa_best()), o.bandwidth);
+        else
+            printf("slm bench: %s, CPU kernels; roofline bandwidth: the BW column, read by the probe just before each "
+                   "model was built", slm_isa_name(slm_isa_best()));
         printf("\n\n");
     }
     slm_bench_print(stdout, rs.r, rs.n, o.fmt);
