@@ -165,35 +165,43 @@ static void test_float_rows_nf4(void) {
     }
 }
 
+/* slm_matmul on the pool: every output of a rows x cols matrix of type against a double reference. */
+static void check_matmul(slm_pool *pool, slm_dtype type, int rows, int cols, int n, int with_bias) {
+    double *wv = malloc(sizeof(double) * rows * cols);
+    slm_mat W;
+    void *data = random_mat(&W, type, rows, cols, wv);
+    float *x = malloc(sizeof(float) * n * cols), *y = malloc(sizeof(float) * n * rows), *bias = malloc(sizeof(float) * rows);
+    for (int i = 0; i < n * cols; i++) x[i] = test_randf();
+    for (int r = 0; r < rows; r++) bias[r] = test_randf();
+    void *scratch = malloc(slm_matmul_scratch_bytes(&W, n, 2));
+    slm_matmul(pool, y, x, n, &W, with_bias ? bias : NULL, scratch);
+    int bad = 0;
+    for (int t = 0; t < n && !bad; t++)
+        for (int r = 0; r < rows && !bad; r++) {
+            double scale, ref = exact_dot(wv + (size_t)r * cols, x + (size_t)t * cols, cols, &scale);
+            if (with_bias) ref += bias[r], scale += fabs(bias[r]);
+            bad = !close_to(y[(size_t)t * rows + r], ref, scale, 1e-5);
+            CHECK(!bad, "%s %dx%d n=%d bias=%d [%d][%d]: %g vs %g", slm_dtype_name(type), rows, cols, n, with_bias, t, r,
+                  y[(size_t)t * rows + r], ref);
+        }
+    free(scratch);
+    free(data);
+    free(wv);
+    free(x);
+    free(y);
+    free(bias);
+}
+
+/* Batches of 1 to 33 tokens in every float type, and F16/BF16 batches of 520 tokens of 2048 values, whose
+ * activations (4.3 MB) make the prompt kernel's row chunks taller (half_chunk in matmul.c): 200 rows are then
+ * one chunk of 128 and one of 72. */
 static void test_matmul_threaded(void) {
     slm_pool *pool = slm_pool_create(2);
     int batches[] = {1, 3, 8, 33};
     for (size_t ti = 0; ti < 3; ti++)
         for (size_t bi = 0; bi < 4; bi++)
-            for (int with_bias = 0; with_bias < 2; with_bias++) {
-                int rows = 200, cols = 96, n = batches[bi];
-                double *wv = malloc(sizeof(double) * rows * cols);
-                slm_mat W;
-                void *data = random_mat(&W, float_types[ti], rows, cols, wv);
-                float *x = malloc(sizeof(float) * n * cols), *y = malloc(sizeof(float) * n * rows), *bias = malloc(sizeof(float) * rows);
-                for (int i = 0; i < n * cols; i++) x[i] = test_randf();
-                for (int r = 0; r < rows; r++) bias[r] = test_randf();
-                void *scratch = malloc(slm_matmul_scratch_bytes(&W, n, 2));
-                slm_matmul(pool, y, x, n, &W, with_bias ? bias : NULL, scratch);
-                for (int t = 0; t < n; t++)
-                    for (int r = 0; r < rows; r++) {
-                        double scale, ref = exact_dot(wv + (size_t)r * cols, x + (size_t)t * cols, cols, &scale);
-                        if (with_bias) ref += bias[r], scale += fabs(bias[r]);
-                        CHECK(close_to(y[(size_t)t * rows + r], ref, scale, 1e-5), "%s n=%d bias=%d [%d][%d]: %g vs %g",
-                              slm_dtype_name(float_types[ti]), n, with_bias, t, r, y[(size_t)t * rows + r], ref);
-                    }
-                free(scratch);
-                free(data);
-                free(wv);
-                free(x);
-                free(y);
-                free(bias);
-            }
+            for (int with_bias = 0; with_bias < 2; with_bias++) check_matmul(pool, float_types[ti], 200, 96, batches[bi], with_bias);
+    for (size_t ti = 1; ti < 3; ti++) check_matmul(pool, float_types[ti], 200, 2048, 520, 0);
     slm_pool_destroy(pool);
 }
 
