@@ -160,6 +160,16 @@ static void num_put(char *buf, size_t *k, char c) {
     if (*k < NUM_BUF - 1) buf[(*k)++] = c;
 }
 
+/* Appends the decimal digits from i (an underscore between two digits is skipped); returns the position
+ * after them. */
+static size_t digits(const char *s, size_t i, size_t n, char *buf, size_t *k) {
+    while (i < n && (is_digit(s[i]) || (s[i] == '_' && i + 1 < n && is_digit(s[i + 1])))) {
+        if (s[i] != '_') num_put(buf, k, s[i]);
+        i++;
+    }
+    return i;
+}
+
 /* Lexes a number at pos; returns the position after it. */
 static size_t lex_number(lexer *lx, size_t pos) {
     const char *s = lx->src;
@@ -182,19 +192,13 @@ static size_t lex_number(lexer *lx, size_t pos) {
         return i;
     }
     int is_float = 0;
-    while (i < n && (is_digit(s[i]) || (s[i] == '_' && i + 1 < n && is_digit(s[i + 1])))) {
-        if (s[i] != '_') num_put(buf, &k, s[i]);
-        i++;
-    }
+    i = digits(s, i, n, buf, &k);
     /* A number right after '.' is an attribute index (x.0.1), never a float. */
     int after_dot = pos > 0 && s[pos - 1] == '.';
     if (!after_dot && i + 1 < n && s[i] == '.' && is_digit(s[i + 1])) {
         is_float = 1;
         num_put(buf, &k, s[i++]);
-        while (i < n && (is_digit(s[i]) || (s[i] == '_' && i + 1 < n && is_digit(s[i + 1])))) {
-            if (s[i] != '_') num_put(buf, &k, s[i]);
-            i++;
-        }
+        i = digits(s, i, n, buf, &k);
     }
     if (!after_dot && i < n && (s[i] == 'e' || s[i] == 'E')) {
         size_t j = i + 1;
@@ -204,10 +208,7 @@ static size_t lex_number(lexer *lx, size_t pos) {
             num_put(buf, &k, 'e');
             if (s[i + 1] == '-') num_put(buf, &k, '-');
             i = j;
-            while (i < n && (is_digit(s[i]) || (s[i] == '_' && i + 1 < n && is_digit(s[i + 1])))) {
-                if (s[i] != '_') num_put(buf, &k, s[i]);
-                i++;
-            }
+            i = digits(s, i, n, buf, &k);
         }
     }
     buf[k] = 0;
