@@ -173,6 +173,7 @@ static void check_matmul(slm_pool *pool, slm_dtype type, int rows, int cols, int
     float *x = malloc(sizeof(float) * n * cols), *y = malloc(sizeof(float) * n * rows), *bias = malloc(sizeof(float) * rows);
     for (int i = 0; i < n * cols; i++) x[i] = test_randf();
     for (int r = 0; r < rows; r++) bias[r] = test_randf();
+    for (size_t i = 0; i < (size_t)n * rows; i++) y[i] = NAN; /* a row no worker wrote fails */
     void *scratch = malloc(slm_matmul_scratch_bytes(&W, n, 2));
     slm_matmul(pool, y, x, n, &W, with_bias ? bias : NULL, scratch);
     int bad = 0;
@@ -194,7 +195,8 @@ static void check_matmul(slm_pool *pool, slm_dtype type, int rows, int cols, int
 
 /* Batches of 1 to 33 tokens in every float type, and F16/BF16 batches of 520 tokens of 2048 values, whose
  * activations (4.3 MB) make the prompt kernel's row chunks taller (half_chunk in matmul.c): 200 rows are then
- * one chunk of 128 and one of 72. */
+ * one chunk of 128 and one of 72. Single tokens and short batches of 1001 rows are large enough to go to both
+ * workers in shrinking chunks (take in matmul.c), the last one shorter than the rest. */
 static void test_matmul_threaded(void) {
     slm_pool *pool = slm_pool_create(2);
     int batches[] = {1, 3, 8, 33};
@@ -202,6 +204,8 @@ static void test_matmul_threaded(void) {
         for (size_t bi = 0; bi < 4; bi++)
             for (int with_bias = 0; with_bias < 2; with_bias++) check_matmul(pool, float_types[ti], 200, 96, batches[bi], with_bias);
     for (size_t ti = 1; ti < 3; ti++) check_matmul(pool, float_types[ti], 200, 2048, 520, 0);
+    for (size_t ti = 0; ti < 3; ti++)
+        for (int n = 1; n <= 3; n += 2) check_matmul(pool, float_types[ti], 1001, 96, n, 1);
     slm_pool_destroy(pool);
 }
 

@@ -57,7 +57,7 @@ const slm_matvec_kernel *slm_matvec_best(slm_dtype t) {
 /* Batches at least this long use sgemm on float weights; shorter ones stream the weights per token.
  * Rows are handed out in chunks from a shared counter, so a worker that gets less of the CPU (another
  * process, a slower core) does less of the work instead of holding the others up. */
-enum { GEMM_MIN_BATCH = 4, ROW_ALIGN = 16, CHUNKS_PER_THREAD = 4, SMALL_WORK = 1 << 16 };
+enum { GEMM_MIN_BATCH = 4, ROW_ALIGN = 16, SHRINK_MIN_BYTES = 128 << 10, SMALL_WORK = 1 << 16 };
 
 /* sgemm packs the whole activation batch again for every tile it is given, so a tile of weights
  * should be tall: 512 rows of a 2048-column matrix ran prompts 5-9% faster than 128. The converted
@@ -194,16 +194,33 @@ typedef struct {
     char *shared;  /* scratch all workers share */
     char *scratch; /* then scratch_each bytes per worker */
     size_t scratch_each;
-    int chunk;       /* rows per chunk */
-    atomic_int next; /* the next chunk to take */
+    int chunk;       /* rows per chunk; with shrink, the smallest chunk */
+    atomic_int next; /* the next chunk to take; with shrink, the next row */
+    int shrink;      /* the number of workers, when chunks shrink as the rows run out (decode); else 0 */
 } matmul_job;
 
 static void add_bias(float *out, const float *bias, int r0, int r1) {
     for (int r = r0; r < r1; r++) out[r] += bias[r];
 }
 
-/* The next chunk [*r0, *r1) of rows; 0 when all are taken. */
+/* The next chunk [*r0, *r1) of rows; 0 when all are taken. Shrinking chunks are a share of the rows left
+ * (SHRINK_SHARE per worker, whole ROW_ALIGN multiples, at least j->chunk): long row streams at first,
+ * and at the end a short chunk, so that the workers finish close together. */
+enum { SHRINK_SHARE = 2 };
 static int take(matmul_job *j, int *r0, int *r1) {
+    if (j->shrink) {
+        int rows = j->W->rows, at = atomic_load_explicit(&j->next, memory_order_relaxed), n;
+        do {
+            if (at >= rows) return 0;
+            n = (rows - at) / (SHRINK_SHARE * j->shrink);
+            n = (n + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
+            if (n < j->chunk) n = j->chunk;
+            if (n > rows - at) n = rows - at;
+        } while (!atomic_compare_exchange_weak_explicit(&j->next, &at, at + n, memory_order_relaxed, memory_order_relaxed));
+        *r0 = at;
+        *r1 = at + n;
+        return 1;
+    }
     int c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
     long long b = (long long)c * j->chunk;
     if (b >= j->W->rows) return 0;
@@ -299,7 +316,7 @@ static void int8_worker(void *ctx, int i, int nth) {
 }
 
 void slm_matmul(slm_pool *pool, float *out, const float *x, int n, const slm_mat *W, const float *bias, void *scratch) {
-    matmul_job j = {out, x, n, W, bias, slm_matvec_best(W->type), NULL, NULL, per_thread_scratch(W, n), 0, 0};
+    matmul_job j = {out, x, n, W, bias, slm_matvec_best(W->type), NULL, NULL, per_thread_scratch(W, n), 0, 0, 0};
     j.shared = (char *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     j.scratch = j.shared + shared_scratch(W, n);
     int gemm = use_gemm(W, n), nth = slm_pool_size(pool);
@@ -324,13 +341,19 @@ void slm_matmul(slm_pool *pool, float *out, const float *x, int n, const slm_mat
     slm_pool_fn fn = gemm ? gemm_worker : matvec_worker;
     if (gemm) {
         j.chunk = gemm_chunk(W, nth);
+    } else if (nth > 1) {
+        /* Chunks of a fixed quarter of a worker's share left one worker waiting for the other's last
+         * chunk: 3.6% of F16 decode's time at 2 threads went to the pool's wait (perf), 1.5% with shrinking
+         * chunks. The smallest is SHRINK_MIN_BYTES of weights, so that its four streams are 32 KiB each. */
+        j.shrink = nth;
+        size_t row_bytes = slm_dtype_bytes(W->type, 1, (size_t)W->cols);
+        int min = row_bytes ? (int)((SHRINK_MIN_BYTES + row_bytes - 1) / row_bytes) : ROW_ALIGN;
+        j.chunk = (min + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
     } else {
-        /* A lone worker takes the matrix whole: the kernels read a chunk as streams (rows half its
-         * range apart), and on SmolLM2-135M four chunks made them 2-3 times too short, 7-12% of
+        /* A lone worker takes the matrix whole: the kernels read a chunk as streams (rows a quarter of
+         * its range apart), and on SmolLM2-135M four chunks made them 2-3 times too short, 7-12% of
          * decode speed. */
-        int chunks = nth > 1 ? nth * CHUNKS_PER_THREAD : 1;
-        int per = (W->rows + chunks - 1) / chunks;
-        j.chunk = (per + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
+        j.chunk = W->rows;
     }
     /* Waking the other workers costs more than a tiny product takes. */
     if (small) fn(&j, 0, 1);
