@@ -195,8 +195,9 @@ static void check_matmul(slm_pool *pool, slm_dtype type, int rows, int cols, int
 
 /* Batches of 1 to 33 tokens in every float type, and F16/BF16 batches of 520 tokens of 2048 values, whose
  * activations (4.3 MB) make the prompt kernel's row chunks taller (half_chunk in matmul.c): 200 rows are then
- * one chunk of 128 and one of 72. Single tokens and short batches of 1001 rows are large enough to go to both
- * workers in shrinking chunks (take in matmul.c), the last one shorter than the rest. */
+ * one chunk of 128 and one of 72. Single tokens and short batches of 1001 rows of 2048 values go to both workers in
+ * shrinking chunks (take in matmul.c): from 256 rows down to the 128 KiB floor, 16 rows of F32 and 32 of
+ * F16, and a last one of 9. */
 static void test_matmul_threaded(void) {
     slm_pool *pool = slm_pool_create(2);
     int batches[] = {1, 3, 8, 33};
@@ -205,7 +206,7 @@ static void test_matmul_threaded(void) {
             for (int with_bias = 0; with_bias < 2; with_bias++) check_matmul(pool, float_types[ti], 200, 96, batches[bi], with_bias);
     for (size_t ti = 1; ti < 3; ti++) check_matmul(pool, float_types[ti], 200, 2048, 520, 0);
     for (size_t ti = 0; ti < 3; ti++)
-        for (int n = 1; n <= 3; n += 2) check_matmul(pool, float_types[ti], 1001, 96, n, 1);
+        for (int n = 1; n <= 3; n += 2) check_matmul(pool, float_types[ti], 1001, 2048, n, 1);
     slm_pool_destroy(pool);
 }
 

@@ -343,15 +343,15 @@ void slm_matmul(slm_pool *pool, float *out, const float *x, int n, const slm_mat
         j.chunk = gemm_chunk(W, nth);
     } else if (nth > 1) {
         /* Chunks of a fixed quarter of a worker's share left one worker waiting for the other's last
-         * chunk: 3.6% of F16 decode's time at 2 threads went to the pool's wait (perf), 1.5% with shrinking
+         * chunk: 3.6% of F16 decode's time at 2 threads went to the pool's wait (perf), 0.9% with shrinking
          * chunks. The smallest is SHRINK_MIN_BYTES of weights, so that its four streams are 32 KiB each. */
         j.shrink = nth;
         size_t row_bytes = slm_dtype_bytes(W->type, 1, (size_t)W->cols);
         int min = row_bytes ? (int)((SHRINK_MIN_BYTES + row_bytes - 1) / row_bytes) : ROW_ALIGN;
         j.chunk = (min + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
     } else {
-        /* A lone worker takes the matrix whole: the kernels read a chunk as streams (rows a quarter of
-         * its range apart), and on SmolLM2-135M four chunks made them 2-3 times too short, 7-12% of
+        /* A lone worker takes the matrix whole: the kernels read a chunk as streams (rows half or a
+         * quarter of its range apart), and on SmolLM2-135M four chunks made them 2-3 times too short, 7-12% of
          * decode speed. */
         j.chunk = W->rows;
     }
