@@ -58,6 +58,7 @@ const slm_matvec_kernel *slm_matvec_best(slm_dtype t) {
  * Rows are handed out in chunks from a shared counter, so a worker that gets less of the CPU (another
  * process, a slower core) does less of the work instead of holding the others up. */
 enum { GEMM_MIN_BATCH = 4, ROW_ALIGN = 16, SHRINK_MIN_BYTES = 128 << 10, SMALL_WORK = 1 << 16 };
+static int align_rows_up(int rows) { return (rows + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN; }
 
 /* sgemm packs the whole activation batch again for every tile it is given, so a tile of weights
  * should be tall: 512 rows of a 2048-column matrix ran prompts 5-9% faster than 128. The converted
@@ -71,7 +72,7 @@ static int gemm_tile_rows(const slm_mat *W) {
 }
 static int gemm_chunk(const slm_mat *W, int nth) {
     int per = (W->rows + 2 * nth - 1) / (2 * nth), max = gemm_tile_rows(W);
-    per = (per + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
+    per = align_rows_up(per);
     return per > max ? max : per < GEMM_TILE_MIN ? GEMM_TILE_MIN : per;
 }
 
@@ -212,8 +213,7 @@ static int take(matmul_job *j, int *r0, int *r1) {
         int rows = j->W->rows, at = atomic_load_explicit(&j->next, memory_order_relaxed), n;
         do {
             if (at >= rows) return 0;
-            n = (rows - at) / (SHRINK_SHARE * j->shrink);
-            n = (n + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
+            n = align_rows_up((rows - at) / (SHRINK_SHARE * j->shrink));
             if (n < j->chunk) n = j->chunk;
             if (n > rows - at) n = rows - at;
         } while (!atomic_compare_exchange_weak_explicit(&j->next, &at, at + n, memory_order_relaxed, memory_order_relaxed));
@@ -344,11 +344,11 @@ void slm_matmul(slm_pool *pool, float *out, const float *x, int n, const slm_mat
     } else if (nth > 1) {
         /* Chunks of a fixed quarter of a worker's share left one worker waiting for the other's last
          * chunk: 3.6% of F16 decode's time at 2 threads went to the pool's wait (perf), 0.9% with shrinking
-         * chunks. The smallest is SHRINK_MIN_BYTES of weights, so that its four streams are 32 KiB each. */
+         * chunks. The smallest is SHRINK_MIN_BYTES of weights, so that the kernels' two or four row streams
+         * in it are still 32 KiB or more each. */
         j.shrink = nth;
         size_t row_bytes = slm_dtype_bytes(W->type, 1, (size_t)W->cols);
-        int min = row_bytes ? (int)((SHRINK_MIN_BYTES + row_bytes - 1) / row_bytes) : ROW_ALIGN;
-        j.chunk = (min + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
+        j.chunk = align_rows_up(row_bytes ? (int)((SHRINK_MIN_BYTES + row_bytes - 1) / row_bytes) : 1);
     } else {
         /* A lone worker takes the matrix whole: the kernels read a chunk as streams (rows half or a
          * quarter of its range apart), and on SmolLM2-135M four chunks made them 2-3 times too short, 7-12% of
