@@ -53,8 +53,10 @@ int slm_bench_preset_model(slm_model **out, const slm_preset *p, slm_dtype type,
 /* ---- memory bandwidth (bench/membw.c) ---- */
 
 /* Streaming read of a bytes-long buffer by threads pinned workers, best of passes; GB/s (1e9 bytes/s).
- * Returns a negative value with slm_error() set when the buffer cannot be allocated. */
-double slm_membw_read(int threads, size_t bytes, int passes);
+ * median, when not NULL, receives the median pass: on a shared host the best pass is the bound, and the
+ * median is what a run as long as a decode usually gets. Returns a negative value with slm_error() set
+ * when the buffer cannot be allocated. */
+double slm_membw_read(int threads, size_t bytes, int passes, double *median);
 /* The buffer size the probe uses by default: 16x the last-level cache, within [256 MiB, 1 GiB]. */
 size_t slm_membw_default_bytes(void);
 

@@ -13,6 +13,8 @@
 #include "bench.h"
 #include "membw.h"
 
+enum { MAX_PASSES = 100 };
+
 static uint64_t read_scalar(const void *p, size_t bytes) {
     const uint64_t *v = p;
     uint64_t a = 0, b = 0, c = 0, d = 0;
@@ -55,9 +57,15 @@ size_t slm_membw_default_bytes(void) {
     return want < lo ? lo : want > hi ? hi : want;
 }
 
-double slm_membw_read(int threads, size_t bytes, int passes) {
+static int by_value(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double slm_membw_read(int threads, size_t bytes, int passes, double *median) {
     if (threads < 1) threads = 1;
     if (passes < 1) passes = 1;
+    if (passes > MAX_PASSES) passes = MAX_PASSES;
     bytes &= ~(size_t)4095;
     if (bytes < 4096 * (size_t)threads) bytes = 4096 * (size_t)threads;
     /* the 2 MiB pages the weights get (runtime/hugemem.h), so the probe is the bound they can reach */
@@ -74,16 +82,17 @@ double slm_membw_read(int threads, size_t bytes, int passes) {
         return -1;
     }
     probe_job j = {.buf = buf, .bytes = bytes, .avx2 = slm_cpu()->avx2_fma && slm_isa_best() >= SLM_ISA_AVX2};
-    double best = 0;
+    double gbps[MAX_PASSES];
     slm_pool_run(pool, probe_worker, &j); /* warm-up: wakes the workers */
     for (int k = 0; k < passes; k++) {
         double t0 = now();
         slm_pool_run(pool, probe_worker, &j);
         double dt = now() - t0;
-        double gbps = (double)bytes / dt / 1e9;
-        if (gbps > best) best = gbps;
+        gbps[k] = (double)bytes / dt / 1e9;
     }
     slm_pool_destroy(pool);
     slm_huge_free(buf, bytes);
-    return best;
+    qsort(gbps, (size_t)passes, sizeof *gbps, by_value);
+    if (median) *median = passes % 2 ? gbps[passes / 2] : (gbps[passes / 2 - 1] + gbps[passes / 2]) / 2;
+    return gbps[passes - 1];
 }

@@ -19,7 +19,7 @@ if grep -q "llama-3.2-1b" "$TMP/out" && grep -q "1.236B" "$TMP/out" && grep -q "
 else bad "preset list content" "$(head -5 "$TMP/out")"; fi
 expect_ok "preset run" $SLM bench --preset smollm2-135m --type q4_0 -p 8 -n 2 -r 1 --bandwidth 10
 expect_ok "membw" $SLM bench --membw -t 1 --membw-mib 16
-if grep -q "GB/s" "$TMP/out"; then ok "membw table"; else bad "membw table" "$(cat "$TMP/out")"; fi
+if grep -q "median pass GB/s" "$TMP/out" && grep -Eq "^\| 1 \| [0-9.]+ \| [0-9.]+ \|$" "$TMP/out"; then ok "membw table"; else bad "membw table" "$(cat "$TMP/out")"; fi
 # without --bandwidth the probe reads before each model, with that model's thread count
 expect_ok "bench probed" $SLM bench -m $M -p 0 -n 4 -r 1 -t 1,2 --membw-mib 16 -o csv
 if [ "$(awk -F, 'NR > 1 && $16 > 0' "$TMP/out" | wc -l)" -eq 2 ]; then ok "a reading per model"; else bad "a reading per model" "$(cat "$TMP/out")"; fi

@@ -212,8 +212,11 @@ static void test_published(void) {
 }
 
 static void test_membw(void) {
-    double g = slm_membw_read(2, 8 << 20, 2);
+    double median, g = slm_membw_read(2, 8 << 20, 3, &median);
     CHECK(g > 0 && isfinite(g), "probe %g GB/s", g);
+    CHECK(median > 0 && median <= g, "median pass %g GB/s, best %g", median, g);
+    double median2, g2 = slm_membw_read(1, 8 << 20, 2, &median2);
+    CHECK(g2 > 0 && median2 > 0 && median2 <= g2, "two passes: median %g, best %g", median2, g2);
     size_t d = slm_membw_default_bytes();
     CHECK(d >= (256u << 20) && d <= (1u << 30), "default %zu", d);
 }
