@@ -54,7 +54,7 @@ int slm_bench_preset_model(slm_model **out, const slm_preset *p, slm_dtype type,
 
 /* Streaming read of a bytes-long buffer by threads pinned workers, best of passes; GB/s (1e9 bytes/s).
  * median, when not NULL, receives the median pass: on a shared host the best pass is the bound, and the
- * median is what a run as long as a decode usually gets. Returns a negative value with slm_error() set
+ * median is what a pass usually gets. Returns a negative value with slm_error() set
  * when the buffer cannot be allocated. */
 double slm_membw_read(int threads, size_t bytes, int passes, double *median);
 /* The buffer size the probe uses by default: 16x the last-level cache, within [256 MiB, 1 GiB]. */
