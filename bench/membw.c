@@ -9,6 +9,7 @@
 #include "../kernels/cpu/cpu_features.h"
 #include "../runtime/error.h"
 #include "../runtime/hugemem.h"
+#include "../runtime/order_stats.h"
 #include "../runtime/threadpool.h"
 #include "bench.h"
 #include "membw.h"
@@ -57,11 +58,6 @@ size_t slm_membw_default_bytes(void) {
     return want < lo ? lo : want > hi ? hi : want;
 }
 
-static int by_value(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 double slm_membw_read(int threads, size_t bytes, int passes, double *median) {
     if (threads < 1) threads = 1;
     if (passes < 1) passes = 1;
@@ -92,7 +88,7 @@ double slm_membw_read(int threads, size_t bytes, int passes, double *median) {
     }
     slm_pool_destroy(pool);
     slm_huge_free(buf, bytes);
-    qsort(gbps, (size_t)passes, sizeof *gbps, by_value);
-    if (median) *median = passes % 2 ? gbps[passes / 2] : (gbps[passes / 2 - 1] + gbps[passes / 2]) / 2;
+    slm_sort_doubles(gbps, (size_t)passes);
+    if (median) *median = slm_quantile(gbps, (size_t)passes, 0.5);
     return gbps[passes - 1];
 }

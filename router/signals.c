@@ -83,20 +83,6 @@ int slm_signal_acc_add(slm_signal_acc *a, int token, const float *logits, int vo
     return 0;
 }
 
-static int cmp_double(const void *x, const void *y) {
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
-double slm_quantile(const double *sorted, size_t n, double q) {
-    if (q <= 0) return sorted[0];
-    if (q >= 1) return sorted[n - 1];
-    double h = (double)(n - 1) * q;
-    size_t lo = (size_t)floor(h);
-    if (lo + 1 >= n) return sorted[n - 1];
-    return sorted[lo] + (h - (double)lo) * (sorted[lo + 1] - sorted[lo]);
-}
-
 static uint64_t ngram_hash(const int *t, int n) {
     uint64_t h = 1469598103934665603ull;
     for (int i = 0; i < n; i++) {
@@ -157,7 +143,7 @@ int slm_signals_finish(const slm_signal_acc *a, const slm_signal_opts *o, int eo
         sorted[i] = a->logprob[i];
         sum += a->logprob[i];
     }
-    qsort(sorted, (size_t)a->n, sizeof *sorted, cmp_double);
+    slm_sort_doubles(sorted, (size_t)a->n);
     out->v[SLM_SIG_MEAN_LOGPROB] = sum / a->n;
     out->v[SLM_SIG_MIN_LOGPROB] = sorted[0];
     out->v[SLM_SIG_Q_LOGPROB] = slm_quantile(sorted, (size_t)a->n, o->quantile);

@@ -11,6 +11,8 @@
 
 #include <stddef.h>
 
+#include "../runtime/order_stats.h" /* slm_quantile, which the signals and the router's reports use */
+
 /* The signals, by index into slm_signals.v. Units:
  *   logprob signals: natural log of the probability of the sampled token (nats, <= 0), floored at -100
  *   q_logprob: the low quantile (opts.quantile, 0.1 by default) of the per-token log-probabilities
@@ -67,10 +69,6 @@ int slm_signal_acc_add(slm_signal_acc *a, int token, const float *logits, int vo
  * the last one added; it counts for the log-probabilities but not for repetition). With no tokens
  * every log-probability signal is 0. Returns 0 or -1 (out of memory). */
 int slm_signals_finish(const slm_signal_acc *a, const slm_signal_opts *o, int eos, slm_signals *out);
-
-/* q-quantile of sorted[0..n) with linear interpolation between order statistics
- * (h = (n-1) q; the default of numpy and R type 7). n must be >= 1. */
-double slm_quantile(const double *sorted, size_t n, double q);
 
 /* Share of the n-grams of tokens[0..n) that already occurred at an earlier start. */
 double slm_repeated_ngram_fraction(const int *tokens, int n, int ngram);

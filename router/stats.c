@@ -35,11 +35,6 @@ static int add_failure(slm_log_stats *st, const char *text) {
     return 0;
 }
 
-static int cmp_double(const void *x, const void *y) {
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
 static int cmp_failure(const void *x, const void *y) {
     const slm_failure_kind *a = x, *b = y;
     if (a->count != b->count) return b->count - a->count;
@@ -111,10 +106,10 @@ int slm_log_stats_load(const char *path, slm_log_stats *st) {
         slm_log_stats_free(st);
         return -1;
     }
+    slm_sort_doubles(st->lat_all, (size_t)st->n_lat_all);
+    slm_sort_doubles(st->lat_local, (size_t)st->n_lat_local);
+    slm_sort_doubles(st->lat_escalated, (size_t)st->n_lat_escalated);
     /* (qsort must not see the NULL of an empty list) */
-    if (st->n_lat_all) qsort(st->lat_all, (size_t)st->n_lat_all, sizeof(double), cmp_double);
-    if (st->n_lat_local) qsort(st->lat_local, (size_t)st->n_lat_local, sizeof(double), cmp_double);
-    if (st->n_lat_escalated) qsort(st->lat_escalated, (size_t)st->n_lat_escalated, sizeof(double), cmp_double);
     if (st->n_failure_kinds) qsort(st->failures, (size_t)st->n_failure_kinds, sizeof *st->failures, cmp_failure);
     return 0;
 }
