@@ -182,8 +182,9 @@ static void list_presets(void) {
     printf("\n");
 }
 
-/* The GPU probe reads 2 GiB (many times any L2 cache) unless --membw-mib says otherwise. */
-static double probe(int threads, const bench_opts *o) {
+/* The GPU probe reads 2 GiB (many times any L2 cache) unless --membw-mib says otherwise. median, when not
+ * NULL, receives the CPU probe's median pass. */
+static double probe(int threads, const bench_opts *o, double *median) {
     double gbps;
     if (o->cuda) {
 #ifdef SLM_CUDA
@@ -193,7 +194,7 @@ static double probe(int threads, const bench_opts *o) {
 #endif
     } else {
         size_t bytes = o->membw_bytes ? o->membw_bytes : slm_membw_default_bytes();
-        gbps = slm_membw_read(threads, bytes, 10, NULL);
+        gbps = slm_membw_read(threads, bytes, 10, median);
     }
     if (gbps < 0) die("%s", slm_error());
     return gbps;
@@ -201,7 +202,7 @@ static double probe(int threads, const bench_opts *o) {
 
 static void run_membw(const bench_opts *o) {
     if (o->cuda) {
-        printf("| device | read GB/s |\n| --- | ---: |\n| %s | %.1f |\n", gpu_name, probe(1, o));
+        printf("| device | read GB/s |\n| --- | ---: |\n| %s | %.1f |\n", gpu_name, probe(1, o, NULL));
         printf("\nstreaming read of a %zu MiB device buffer, best of 10 passes\n",
                (o->membw_bytes ? o->membw_bytes : (size_t)2 << 30) >> 20);
         return;
@@ -209,8 +210,7 @@ static void run_membw(const bench_opts *o) {
     size_t bytes = o->membw_bytes ? o->membw_bytes : slm_membw_default_bytes();
     printf("| threads | read GB/s | median pass GB/s |\n| ---: | ---: | ---: |\n");
     for (int i = 0; i < o->n_threads; i++) {
-        double median, best = slm_membw_read(o->threads[i], bytes, 10, &median);
-        if (best < 0) die("%s", slm_error());
+        double median, best = probe(o->threads[i], o, &median);
         printf("| %d | %.2f | %.2f |\n", o->threads[i], best, median);
     }
     printf("\nstreaming read of a %zu MiB buffer, best of 10 passes (the roofline's bandwidth) and their median\n",
@@ -370,7 +370,7 @@ int cmd_bench(int argc, char **argv) {
     double gpu_gbps = o.bandwidth;
     if (o.cuda && gpu_gbps <= 0) {
         if (o.progress) fprintf(stderr, "bench: device read probe\n");
-        gpu_gbps = probe(1, &o);
+        gpu_gbps = probe(1, &o, NULL);
     }
 
     results rs = {0};
@@ -386,7 +386,7 @@ int cmd_bench(int argc, char **argv) {
                     double gbps = gpu_gbps;
                     if (gbps <= 0) {
                         if (o.progress) fprintf(stderr, "bench: read probe, %d thread%s\n", o.threads[ti], o.threads[ti] > 1 ? "s" : "");
-                        gbps = probe(o.threads[ti], &o);
+                        gbps = probe(o.threads[ti], &o, NULL);
                     }
                     slm_bench_reset_peak_rss(); /* after the probe, whose buffer is not the model's */
                     if (o.dir) {
