@@ -4,6 +4,7 @@
 #   make run        generate text with MODEL (default: ../shared/models/stories260K) and PROMPT
 #   make test       build and run every test; the last line is "N passed, N failed"
 #   make asan       the same tests built with AddressSanitizer + UndefinedBehaviorSanitizer
+#   make fuzz       the parsers' libFuzzer harnesses (tests/fuzz_*.c), built with clang and run (tests/fuzz.sh)
 
 CC      ?= cc
 OPT     ?= -O2
@@ -45,7 +46,7 @@ ifneq ($(CU_SRC),)
 endif
 endif
 
-.PHONY: all deps run test asan clean
+.PHONY: all deps run test asan fuzz clean
 all: $(BIN)
 
 $(BIN): $(CLI_OBJ) $(LIB_OBJ)
@@ -100,6 +101,20 @@ build/asan/slm-asan: $(CLI_OBJ) $(LIB_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 build/asan/tests-all: $(TEST_BIN)
 	@touch $@
+
+# The harnesses link the same objects as the binary, compiled by clang with coverage for libFuzzer and
+# under the sanitizers. FUZZ_RUNS inputs each from a fixed seed (CI), or FUZZ_SECONDS=N for a longer hunt.
+FUZZ_BIN := $(patsubst tests/%.c,build/fuzz/%,$(wildcard tests/fuzz_*.c))
+fuzz: deps
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="clang libclang-rt-dev"
+	$(MAKE) BUILD=build/fuzz CC=clang CUDA=0 \
+	    OPT="-O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \
+	    EXTRA_LDFLAGS="-fsanitize=fuzzer,address,undefined" $(FUZZ_BIN)
+	@sh tests/fuzz.sh build/fuzz
+
+build/fuzz/fuzz_%: build/fuzz/tests/fuzz_%.o $(LIB_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+.PRECIOUS: build/fuzz/tests/fuzz_%.o
 
 clean:
 	rm -rf build slm

@@ -1,12 +1,5 @@
-/* libFuzzer harness for chat templates (not part of `make`). Build and run from the repository root:
- *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -o /tmp/fuzz_chat_template \
- *       tests/fuzz_chat_template.c tokenizer/chat.c tokenizer/jinja_[a-z]*.c runtime/error.c \
- *       -lcjson -lutf8proc -lm
- *   mkdir -p /tmp/chat_corpus
- *   /tmp/fuzz_chat_template -max_total_time=300 -timeout=10 /tmp/chat_corpus ../shared/chat-templates
- *
- * The real templates in ../shared/chat-templates seed the corpus; new inputs go to /tmp/chat_corpus.
+/* libFuzzer harness for chat templates, built and run by `make fuzz` (tests/fuzz.sh); the real templates
+ * in ../shared/chat-templates seed its corpus.
  *
  * The input is the template source. It is rendered with a conversation that has a system prompt, a
  * tool call and its result, and a tool schema, so templates reach their tool and role branches. It must

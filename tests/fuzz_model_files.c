@@ -1,15 +1,5 @@
-/* libFuzzer harness for model folders: safetensors files and config.json (not part of `make`). Build
- * and run from the repository root (every file built for this CPU, so the SIMD kernels link):
- *
- *   clang -g -O1 -march=native -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
- *       -I/usr/include/x86_64-linux-gnu/openblas-pthread -o /tmp/fuzz_model_files \
- *       tests/fuzz_model_files.c model/[a-z]*.c runtime/[a-z]*.c kernels/cpu/[a-z]*.c \
- *       -lopenblas -lcjson -lpthread -lm
- *   mkdir -p /tmp/model_corpus /tmp/model_seeds
- *   (printf '\001'; cat tests/fixtures/llama/gqa2/config.json) > /tmp/model_seeds/config
- *   python3 -c "import struct, sys; b = open('tests/fixtures/llama/gqa2/model.safetensors', 'rb').read();
- *       n = struct.unpack('<Q', b[:8])[0]; sys.stdout.buffer.write(b'\x02' + b[8:8 + n])" > /tmp/model_seeds/header
- *   /tmp/fuzz_model_files -max_total_time=300 -timeout=10 /tmp/model_corpus /tmp/model_seeds
+/* libFuzzer harness for model folders: safetensors files and config.json, built and run by `make fuzz`
+ * (tests/fuzz.sh); the config and safetensors header of tests/fixtures/llama/gqa2 seed its corpus.
  *
  * The first input byte picks what is fuzzed:
  *   0: the rest is a whole safetensors file, parsed from memory

@@ -1,13 +1,6 @@
-/* libFuzzer harness for the router's inputs (not part of `make`). Build and run from the repository root:
- *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -o /tmp/fuzz_router \
- *       tests/fuzz_router.c router/[a-z]*.c runtime/error.c -lcjson -lpcre2-8 -lutf8proc -lm
- *   mkdir -p /tmp/router_corpus /tmp/router_seeds
- *   (printf '\001'; cat tests/router/e2e_prompts.jsonl) > /tmp/router_seeds/batch
- *   /tmp/fuzz_router -max_total_time=300 -timeout=10 /tmp/router_corpus /tmp/router_seeds
- *
- * Good seeds besides: the config of router/README.md after a 0 byte, and its log line with an "ok"
- * label after a 2 byte.
+/* libFuzzer harness for the router's inputs, built and run by `make fuzz` (tests/fuzz.sh); the config of
+ * router/README.md, the requests of tests/router/e2e_prompts.jsonl and the log tests/router/sample.log
+ * seed its corpus.
  *
  * The first input byte picks what is fuzzed:
  *   0: the rest is a router config file (JSON)

@@ -1,11 +1,4 @@
-/* libFuzzer harness for the tokenizer (not part of `make`). Build and run from the repository root:
- *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -o /tmp/fuzz_tokenizer \
- *       tests/fuzz_tokenizer.c tokenizer/added.c tokenizer/bpe.c tokenizer/components.c \
- *       tokenizer/decode.c tokenizer/encode.c tokenizer/load.c tokenizer/model.c \
- *       tokenizer/normalize.c tokenizer/pattern.c tokenizer/pretokenize.c tokenizer/strmap.c \
- *       tokenizer/utf8.c tokenizer/buf.c runtime/error.c -lcjson -lpcre2-8 -lutf8proc -lpthread
- *   /tmp/fuzz_tokenizer -max_total_time=60
+/* libFuzzer harness for the tokenizer, built and run by `make fuzz` (tests/fuzz.sh).
  *
  * The first input byte picks what is fuzzed:
  *   0: the rest is text, encoded with every tokenizer (any bytes: invalid UTF-8 must be an error)

@@ -224,7 +224,8 @@ static void test_synth_split(void) { run_fixture(fixture_files[10], corpus); }
 static void test_synth_first(void) { run_fixture(fixture_files[11], corpus); }
 static void test_synth_bytes(void) { run_fixture(fixture_files[12], corpus); }
 
-/* Random id runs (including specials and lone bytes) stream exactly like the whole decode. */
+/* Random id runs (including specials and lone bytes) stream exactly like the whole decode, and so does
+ * a stream flushed with nothing pushed. */
 static void test_stream_random(void) {
     const char *dirs[] = {"../shared/tokenizers/llama3", "../shared/tokenizers/mistral-v0.3",
                           "../shared/models/stories260K", FIX "synth_split", FIX "synth_first",
@@ -233,7 +234,8 @@ static void test_stream_random(void) {
         slm_tokenizer *tok = slm_tokenizer_load(dirs[d]);
         CHECK(tok != NULL, "%s: %s", dirs[d], slm_error());
         if (!tok) continue;
-        int v = slm_tokenizer_vocab_size(tok), bad = 0;
+        int v = slm_tokenizer_vocab_size(tok), bad = 0, none[1] = {0};
+        CHECK(stream_matches(tok, none, 0, 0), "%s: an empty stream", dirs[d]);
         for (int r = 0; r < 200; r++) {
             int ids[40], n = 1 + (int)((test_randf() + 1) * 19);
             for (int i = 0; i < n; i++) {

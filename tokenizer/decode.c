@@ -117,7 +117,7 @@ static void replace_stream(slm_detok_stream *d, int k, int final) {
         tok_buf_put(&st->tmp, p + i, (size_t)c);
         i += (size_t)c;
     }
-    memmove(st->pend.p, p + i, n - i);
+    if (i < n) memmove(st->pend.p, p + i, n - i); /* pend.p is NULL while nothing was ever pending */
     st->pend.n = n - i;
     if (st->tmp.n) push(d, k + 1, st->tmp.p, st->tmp.n);
 }
@@ -211,7 +211,7 @@ static void push(slm_detok_stream *d, int k, const char *s, size_t n) {
         }
         st->tmp.n = 0;
         size_t used = tok_utf8_lossy(st->pend.p ? st->pend.p : "", st->pend.n, 0, &st->tmp);
-        memmove(st->pend.p, st->pend.p + used, st->pend.n - used);
+        if (used < st->pend.n) memmove(st->pend.p, st->pend.p + used, st->pend.n - used);
         st->pend.n -= used;
         if (st->tmp.n) push(d, k + 1, st->tmp.p, st->tmp.n);
         return;

@@ -1,0 +1,79 @@
+#!/bin/sh
+# Runs the libFuzzer harnesses built by `make fuzz` (in $1, default build/fuzz), each from a seed corpus
+# made of the repository's fixtures and ../shared's real files. By default each runs FUZZ_RUNS inputs
+# from a fixed random seed, so that a run is the same every time; with FUZZ_SECONDS set each runs that
+# long instead, from a random seed, and keeps what it finds in $1/corpus/NAME for the next run.
+# A harness passes when it ends without a crash, leak, sanitizer report or hang; its output is in
+# $1/fuzz_NAME.log and a failing input in $1/crashes/NAME/. Ends with "N passed, N failed".
+DIR=${1:-build/fuzz}
+RUNS=${FUZZ_RUNS:-20000}
+passed=0
+failed=0
+
+# seeds NAME: the folder of seed inputs for harness NAME, filled from the fixtures
+seeds() {
+    s="$DIR/seeds/$1"
+    mkdir -p "$s"
+    case "$1" in
+        model_files)
+            # mode 1: a config.json; mode 2: a safetensors header (the JSON after the 8-byte length)
+            (printf '\001'; cat tests/fixtures/llama/gqa2/config.json) > "$s/config"
+            f=tests/fixtures/llama/gqa2/model.safetensors
+            n=$(od -An -tu8 -N8 "$f" | tr -d ' ')
+            (printf '\002'; tail -c +9 "$f" | head -c "$n") > "$s/header"
+            ;;
+        router)
+            # mode 0: the config of router/README.md; 1: a batch of requests; 2: a log as calibration
+            # data; 3: an escalation command line
+            (printf '\000'; awk '/^```json/ {on = 1; next} /^```/ {if (on) exit} on' router/README.md) > "$s/config"
+            (printf '\001'; cat tests/router/e2e_prompts.jsonl) > "$s/batch"
+            (printf '\002'; cat tests/router/sample.log) > "$s/calibration"
+            printf '\003sh tests/router/answer.sh --model "big one" -t 0.5' > "$s/command"
+            ;;
+        chat_template)
+            for t in ../shared/chat-templates/*.jinja; do
+                [ -f "$t" ] && cp "$t" "$s/"
+            done
+            ;;
+        tokenizer)
+            # mode 0: text to encode; mode 2: a tokenizer.json
+            printf '\000Once upon a time, there was a little girl.' > "$s/text"
+            [ -f tests/fixtures/tokenizer/synth_split/tokenizer.json ] &&
+                (printf '\002'; cat tests/fixtures/tokenizer/synth_split/tokenizer.json) > "$s/synth_split"
+            ;;
+    esac
+    echo "$s"
+}
+
+for bin in "$DIR"/fuzz_*; do
+    [ -x "$bin" ] || continue
+    name=${bin##*/fuzz_}
+    corpus="$DIR/corpus/$name"
+    crashes="$DIR/crashes/$name"
+    mkdir -p "$corpus" "$crashes"
+    if [ -n "${FUZZ_SECONDS:-}" ]; then
+        how="-max_total_time=$FUZZ_SECONDS"
+        work="$corpus"
+    else
+        # a fresh corpus each time, so that the same inputs run every time
+        how="-runs=$RUNS -seed=1"
+        work=$(mktemp -d)
+    fi
+    echo "== fuzz_$name $how"
+    log="$DIR/fuzz_$name.log"
+    if "$bin" $how -timeout=10 -rss_limit_mb=4096 -artifact_prefix="$crashes/" "$work" "$(seeds "$name")" > "$log" 2>&1; then
+        echo "ok   fuzz_$name: $(grep -E '^Done [0-9]+ runs' "$log" | tail -n 1)"
+        passed=$((passed + 1))
+    else
+        echo "FAIL fuzz_$name: the input is in $crashes/; the end of its log:"
+        tail -n 30 "$log"
+        failed=$((failed + 1))
+    fi
+    [ -n "${FUZZ_SECONDS:-}" ] || rm -rf "$work"
+done
+if [ $((passed + failed)) -eq 0 ]; then
+    echo "FAIL no harness in $DIR"
+    failed=1
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
