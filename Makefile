@@ -110,7 +110,8 @@ fuzz: deps
 	$(MAKE) BUILD=build/fuzz CC=clang CUDA=0 \
 	    OPT="-O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \
 	    EXTRA_LDFLAGS="-fsanitize=fuzzer,address,undefined" $(FUZZ_BIN)
-	@sh tests/fuzz.sh build/fuzz
+	$(MAKE) $(BIN)
+	@SLM=./$(BIN) sh tests/fuzz.sh build/fuzz
 
 build/fuzz/fuzz_%: build/fuzz/tests/fuzz_%.o $(LIB_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)

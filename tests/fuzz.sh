@@ -6,9 +6,17 @@
 # A harness passes when it ends without a crash, leak, sanitizer report or hang; its output is in
 # $1/fuzz_NAME.log and a failing input in $1/crashes/NAME/. Ends with "N passed, N failed".
 DIR=${1:-build/fuzz}
+SLM=${SLM:-./slm}
 RUNS=${FUZZ_RUNS:-20000}
 passed=0
 failed=0
+
+# header MODE DIR: the mode byte, then the JSON header of DIR/model.safetensors (after its 8-byte length)
+header() {
+    n=$(od -An -tu8 -N8 "$2/model.safetensors" | tr -d ' ')
+    printf "\\$(printf %03o "$1")"
+    tail -c +9 "$2/model.safetensors" | head -c "$n"
+}
 
 # seeds NAME: the folder of seed inputs for harness NAME, filled from the fixtures
 seeds() {
@@ -16,11 +24,17 @@ seeds() {
     mkdir -p "$s"
     case "$1" in
         model_files)
-            # mode 1: a config.json; mode 2: a safetensors header (the JSON after the 8-byte length)
+            # mode 1: a config.json; modes 2-5: the safetensors headers of the harness's four folders
             (printf '\001'; cat tests/fixtures/llama/gqa2/config.json) > "$s/config"
-            f=tests/fixtures/llama/gqa2/model.safetensors
-            n=$(od -An -tu8 -N8 "$f" | tr -d ' ')
-            (printf '\002'; tail -c +9 "$f" | head -c "$n") > "$s/header"
+            header 2 tests/fixtures/llama/gqa2 > "$s/header_f32"
+            header 3 tests/fixtures/bnb/nf4_dq > "$s/header_bnb"
+            mkdir -p "$DIR/quantized"
+            for t in q4_0:4 nf4:5; do
+                q="$DIR/quantized/${t%:*}"
+                rm -rf "$q"
+                $SLM quantize -m tests/fixtures/llama/gqa2 -o "$q" --type "${t%:*}" > /dev/null &&
+                    header "${t#*:}" "$q" > "$s/header_${t%:*}"
+            done
             ;;
         router)
             # mode 0: the config of router/README.md; 1: a batch of requests; 2: a log as calibration

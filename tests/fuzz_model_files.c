@@ -1,10 +1,12 @@
 /* libFuzzer harness for model folders: safetensors files and config.json, built and run by `make fuzz`
- * (tests/fuzz.sh); the config and safetensors header of tests/fixtures/llama/gqa2 seed its corpus.
+ * (tests/fuzz.sh); the configs and safetensors headers of the folders below seed its corpus.
  *
  * The first input byte picks what is fuzzed:
  *   0: the rest is a whole safetensors file, parsed from memory
- *   1: the rest is config.json, loaded as a model with the fixture's weights
- *   2: the rest is a safetensors header (the JSON), loaded as a model with the fixture's config and data
+ *   1: the rest is config.json, loaded as a model with the weights of tests/fixtures/llama/gqa2
+ *   2-5: the rest is a safetensors header (the JSON), loaded as a model with the config and tensor data
+ *      of one folder: 2 the F32 fixture gqa2; 3 the bitsandbytes NF4 checkpoint with double quantization
+ *      (tests/fixtures/bnb/nf4_dq); 4 and 5 gqa2 as `slm quantize` writes it in Q4_0 and in NF4
  * A load must succeed or fail with a one-line message, never crash. */
 #include <stdint.h>
 #include <stdio.h>
@@ -18,9 +20,15 @@
 
 #define FIXTURE "tests/fixtures/llama/gqa2"
 
+/* A model folder whose config and tensor data go with a fuzzed header. */
+typedef struct {
+    char *config, *weights;
+    size_t config_n, weights_n, header_n;
+} base;
+
+enum { N_BASES = 4 };
+static base bases[N_BASES];
 static char tmpdir[] = "/tmp/fuzz_model_XXXXXX";
-static char *config, *weights;
-static size_t config_n, weights_n, header_n;
 
 static char *slurp(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
@@ -34,6 +42,29 @@ static char *slurp(const char *path, size_t *n) {
     return b;
 }
 
+static void read_base(base *b, const char *dir) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    b->config = slurp(path, &b->config_n);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    b->weights = slurp(path, &b->weights_n);
+    for (int i = 7; i >= 0; i--) b->header_n = (b->header_n << 8) | (unsigned char)b->weights[i];
+}
+
+/* gqa2 converted to type on load and written out as `slm quantize` does, into tmpdir/name. */
+static void quantized_base(base *b, const char *name, slm_dtype type) {
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s/%s", tmpdir, name);
+    slm_load_opts opts = {.threads = 1, .quantize = 1, .quant_type = type, .keep_layout = 1};
+    slm_model *m = NULL;
+    if (slm_model_load(&m, FIXTURE, &opts) || slm_model_save(m, FIXTURE, dir, type)) {
+        fprintf(stderr, "%s\n", slm_error());
+        abort();
+    }
+    slm_model_free(m);
+    read_base(b, dir);
+}
+
 static void put(const char *name, const void *a, size_t an, const void *b, size_t bn) {
     char path[256];
     snprintf(path, sizeof path, "%s/%s", tmpdir, name);
@@ -43,15 +74,16 @@ static void put(const char *name, const void *a, size_t an, const void *b, size_
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
-    config = slurp(FIXTURE "/config.json", &config_n);
-    weights = slurp(FIXTURE "/model.safetensors", &weights_n);
-    for (int i = 7; i >= 0; i--) header_n = (header_n << 8) | (unsigned char)weights[i];
     if (!mkdtemp(tmpdir)) abort();
+    read_base(&bases[0], FIXTURE);
+    read_base(&bases[1], "tests/fixtures/bnb/nf4_dq");
+    quantized_base(&bases[2], "q4_0", SLM_Q4_0);
+    quantized_base(&bases[3], "nf4", SLM_NF4);
     return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    int mode = fuzz_mode(&data, &size, 3);
+    int mode = fuzz_mode(&data, &size, 2 + N_BASES);
     if (mode < 0) return 0;
     if (mode == 0) {
         slm_st st;
@@ -62,15 +94,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     if (mode == 1) {
         put("config.json", data, size, NULL, 0);
-        put("model.safetensors", weights, weights_n, NULL, 0);
+        put("model.safetensors", bases[0].weights, bases[0].weights_n, NULL, 0);
     } else {
+        const base *b = &bases[mode - 2];
         uint8_t len[8];
         for (int i = 0; i < 8; i++) len[i] = (uint8_t)((uint64_t)size >> (8 * i));
         char *file = malloc(8 + size);
         memcpy(file, len, 8);
         memcpy(file + 8, data, size);
-        put("config.json", config, config_n, NULL, 0);
-        put("model.safetensors", file, 8 + size, weights + 8 + header_n, weights_n - 8 - header_n);
+        put("config.json", b->config, b->config_n, NULL, 0);
+        put("model.safetensors", file, 8 + size, b->weights + 8 + b->header_n, b->weights_n - 8 - b->header_n);
         free(file);
     }
     slm_load_opts opts = {.threads = 1};
