@@ -9,6 +9,9 @@
 #include "../runtime/error.h"
 #include "bench.h"
 
+/* as many as `slm bench -t` takes */
+enum { MAX_THREADS = 1024 };
+
 static int get_str(const cJSON *o, const char *key, char *dst, size_t size, int required, const char *path, int i) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!v) {
@@ -16,6 +19,8 @@ static int get_str(const cJSON *o, const char *key, char *dst, size_t size, int 
         return slm_fail("%s: rows[%d]: field '%s': missing", path, i, key);
     }
     if (!cJSON_IsString(v)) return slm_fail("%s: rows[%d]: field '%s': not a string", path, i, key);
+    if (strlen(v->valuestring) >= size)
+        return slm_fail("%s: rows[%d]: field '%s': longer than %zu bytes", path, i, key, size - 1);
     snprintf(dst, size, "%s", v->valuestring);
     return 0;
 }
@@ -63,7 +68,11 @@ int slm_published_load(const char *path, slm_published **out) {
     for (int i = 0; i < n; i++) {
         const cJSON *o = cJSON_GetArrayItem(rows, i);
         double threads = 0;
-        if (!cJSON_IsObject(o) || get_str(o, "engine", p[i].engine, sizeof p[i].engine, 1, path, i) ||
+        if (!cJSON_IsObject(o)) {
+            slm_fail("%s: rows[%d]: not an object", path, i);
+            goto fail;
+        }
+        if (get_str(o, "engine", p[i].engine, sizeof p[i].engine, 1, path, i) ||
             get_str(o, "model", p[i].model, sizeof p[i].model, 1, path, i) ||
             get_str(o, "quant", p[i].quant, sizeof p[i].quant, 1, path, i) ||
             get_str(o, "test", p[i].test, sizeof p[i].test, 1, path, i) ||
@@ -71,23 +80,25 @@ int slm_published_load(const char *path, slm_published **out) {
             get_str(o, "source", p[i].source, sizeof p[i].source, 1, path, i) ||
             get_str(o, "note", p[i].note, sizeof p[i].note, 0, path, i) ||
             get_num(o, "tokens_per_s", &p[i].tps, 1, path, i) || get_num(o, "bandwidth_gbps", &p[i].gbps, 1, path, i) ||
-            get_num(o, "threads", &threads, 0, path, i)) {
-            if (!cJSON_IsObject(o)) slm_fail("%s: rows[%d]: not an object", path, i);
-            free(p);
-            cJSON_Delete(root);
-            return -1;
+            get_num(o, "threads", &threads, 0, path, i))
+            goto fail;
+        if (threads > MAX_THREADS || threads != (double)(int)threads) {
+            slm_fail("%s: rows[%d]: field 'threads': not a whole number from 0 to %d", path, i, MAX_THREADS);
+            goto fail;
         }
         if (strncmp(p[i].test, "tg", 2) && strncmp(p[i].test, "pp", 2)) {
             slm_fail("%s: rows[%d]: field 'test': '%s' is not ppN or tgN", path, i, p[i].test);
-            free(p);
-            cJSON_Delete(root);
-            return -1;
+            goto fail;
         }
         p[i].threads = (int)threads;
     }
     cJSON_Delete(root);
     *out = p;
     return n;
+fail:
+    free(p);
+    cJSON_Delete(root);
+    return -1;
 }
 
 /* A row measured at another thread count is left out when the same source has one at this count. */

@@ -24,12 +24,14 @@ seeds() {
     mkdir -p "$s"
     case "$1" in
         model_files)
-            # mode 1: a config.json; modes 2-5: the safetensors headers of the harness's four folders
+            # mode 1: a config.json; 2: a generation_config.json; 3-6: the safetensors headers of the
+            # harness's four folders
             (printf '\001'; cat tests/fixtures/llama/gqa2/config.json) > "$s/config"
-            header 2 tests/fixtures/llama/gqa2 > "$s/header_f32"
-            header 3 tests/fixtures/bnb/nf4_dq > "$s/header_bnb"
+            (printf '\002'; cat ../shared/models/stories260K/generation_config.json) > "$s/generation_config"
+            header 3 tests/fixtures/llama/gqa2 > "$s/header_f32"
+            header 4 tests/fixtures/bnb/nf4_dq > "$s/header_bnb"
             mkdir -p "$DIR/quantized"
-            for t in q4_0:4 nf4:5; do
+            for t in q4_0:5 nf4:6; do
                 q="$DIR/quantized/${t%:*}"
                 rm -rf "$q"
                 $SLM quantize -m tests/fixtures/llama/gqa2 -o "$q" --type "${t%:*}" > /dev/null &&
@@ -50,10 +52,18 @@ seeds() {
             done
             ;;
         tokenizer)
-            # mode 0: text to encode; mode 2: a tokenizer.json
+            # mode 0: text to encode; 2: a tokenizer.json; 3-5: tokenizer_config.json,
+            # special_tokens_map.json and generation_config.json
             printf '\000Once upon a time, there was a little girl.' > "$s/text"
-            [ -f tests/fixtures/tokenizer/synth_split/tokenizer.json ] &&
-                (printf '\002'; cat tests/fixtures/tokenizer/synth_split/tokenizer.json) > "$s/synth_split"
+            (printf '\002'; cat tests/fixtures/tokenizer/synth_split/tokenizer.json) > "$s/synth_split"
+            m=../shared/models/stories260K
+            (printf '\003'; cat $m/tokenizer_config.json) > "$s/tokenizer_config"
+            (printf '\003'; cat ../shared/tokenizers/llama3/tokenizer_config.json) > "$s/tokenizer_config_llama3"
+            (printf '\004'; cat $m/special_tokens_map.json) > "$s/special_tokens_map"
+            (printf '\005'; cat $m/generation_config.json) > "$s/generation_config"
+            ;;
+        published)
+            cp bench/published.json "$s/"
             ;;
     esac
     echo "$s"

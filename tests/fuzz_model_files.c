@@ -3,10 +3,11 @@
  *
  * The first input byte picks what is fuzzed:
  *   0: the rest is a whole safetensors file, parsed from memory
- *   1: the rest is config.json, loaded as a model with the weights of tests/fixtures/llama/gqa2
- *   2-5: the rest is a safetensors header (the JSON), loaded as a model with the config and tensor data
- *      of one folder: 2 the F32 fixture gqa2; 3 the bitsandbytes NF4 checkpoint with double quantization
- *      (tests/fixtures/bnb/nf4_dq); 4 and 5 gqa2 as `slm quantize` writes it in Q4_0 and in NF4
+ *   1, 2: the rest is config.json or generation_config.json, loaded as a model with the rest of
+ *      tests/fixtures/llama/gqa2
+ *   3-6: the rest is a safetensors header (the JSON), loaded as a model with the config and tensor data
+ *      of one folder: 3 the F32 fixture gqa2; 4 the bitsandbytes NF4 checkpoint with double quantization
+ *      (tests/fixtures/bnb/nf4_dq); 5 and 6 gqa2 as `slm quantize` writes it in Q4_0 and in NF4
  * A load must succeed or fail with a one-line message, never crash. */
 #include <stdint.h>
 #include <stdio.h>
@@ -83,7 +84,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    int mode = fuzz_mode(&data, &size, 2 + N_BASES);
+    int mode = fuzz_mode(&data, &size, 3 + N_BASES);
     if (mode < 0) return 0;
     if (mode == 0) {
         slm_st st;
@@ -92,11 +93,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (rc == 0) slm_st_close(&st);
         return 0;
     }
-    if (mode == 1) {
-        put("config.json", data, size, NULL, 0);
+    char gen[256];
+    snprintf(gen, sizeof gen, "%s/generation_config.json", tmpdir);
+    unlink(gen);
+    if (mode <= 2) {
+        put(mode == 1 ? "config.json" : "generation_config.json", data, size, NULL, 0);
+        if (mode == 2) put("config.json", bases[0].config, bases[0].config_n, NULL, 0);
         put("model.safetensors", bases[0].weights, bases[0].weights_n, NULL, 0);
     } else {
-        const base *b = &bases[mode - 2];
+        const base *b = &bases[mode - 3];
         uint8_t len[8];
         for (int i = 0; i < 8; i++) len[i] = (uint8_t)((uint64_t)size >> (8 * i));
         char *file = malloc(8 + size);

@@ -4,6 +4,8 @@
  *   0: the rest is text, encoded with every tokenizer (any bytes: invalid UTF-8 must be an error)
  *   1: the rest is ids (2 bytes each), decoded whole and streaming, which must agree
  *   2: the rest is a tokenizer.json, loaded (it must load or fail with a message, never crash)
+ *   3, 4, 5: the rest is a tokenizer_config.json, special_tokens_map.json or generation_config.json
+ *      beside the tokenizer.json of stories260K, loaded the same way; then its chat template is looked up
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include "fuzz.h"
+#include "../tokenizer/chat.h"
 #include "../tokenizer/tokenizer.h"
 
 static const char *dirs[] = {"../shared/tokenizers/llama3", "../shared/tokenizers/mistral-v0.3",
@@ -20,6 +23,25 @@ static const char *dirs[] = {"../shared/tokenizers/llama3", "../shared/tokenizer
 #define N_DIRS (int)(sizeof dirs / sizeof *dirs)
 static slm_tokenizer *toks[N_DIRS];
 static char tmpdir[] = "/tmp/fuzz_tok_XXXXXX";
+/* what modes 2-5 write into tmpdir, in mode order; each input starts from an empty folder */
+static const char *files[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                              "generation_config.json"};
+static char *small_json; /* stories260K's tokenizer.json */
+static size_t small_json_n;
+
+static void put(const char *name, const void *data, size_t size) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    fuzz_write(path, data, size, NULL, 0);
+}
+
+static void empty_tmpdir(void) {
+    char path[128];
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/%s", tmpdir, files[i]);
+        unlink(path);
+    }
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
@@ -30,11 +52,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
             abort();
         }
     if (!mkdtemp(tmpdir)) abort();
+    FILE *f = fopen("../shared/models/stories260K/tokenizer.json", "rb");
+    if (!f) abort();
+    fseek(f, 0, SEEK_END);
+    small_json_n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    small_json = malloc(small_json_n);
+    if (fread(small_json, 1, small_json_n, f) != small_json_n) abort();
+    fclose(f);
     return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    int mode = fuzz_mode(&data, &size, 3);
+    int mode = fuzz_mode(&data, &size, 6);
     if (mode < 0) return 0;
     if (mode == 0) {
         for (int i = 0; i < N_DIRS; i++) {
@@ -71,11 +101,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             free(ids);
         }
     } else {
-        char path[64];
-        snprintf(path, sizeof path, "%s/tokenizer.json", tmpdir);
-        fuzz_write(path, data, size, NULL, 0);
+        empty_tmpdir();
+        if (mode > 2) put(files[0], small_json, small_json_n);
+        put(files[mode - 2], data, size);
         slm_tokenizer *t = slm_tokenizer_load(tmpdir);
         if (t) {
+            slm_tokenizer_is_eot(t, slm_tokenizer_eos_id(t));
             int *ids, n;
             if (slm_tokenize(t, "Hello <s> wörld 123!", 21, 1, 1, &ids, &n) == 0) {
                 char *out;
@@ -87,6 +118,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         } else {
             fuzz_check_error(-1, NULL);
         }
+        char *tpl = slm_chat_template_load(tmpdir);
+        fuzz_check_error(tpl ? 0 : -1, NULL);
+        free(tpl);
     }
     return 0;
 }

@@ -211,6 +211,41 @@ static void test_published(void) {
           slm_error());
 }
 
+/* A row that would be cut short or misread is refused, naming the row and the field. */
+static void test_published_bad(void) {
+    const char *row = "{\"engine\": \"e\", \"model\": \"%s\", \"quant\": \"f16\", \"test\": \"tg128\", \"tokens_per_s\": 10, "
+                      "\"hardware\": \"h\", \"bandwidth_gbps\": 50, \"source\": \"s\", \"threads\": %s}";
+    struct {
+        const char *model, *threads, *error;
+    } cases[] = {
+        {"llama-3.2-1b", "4", NULL},
+        {"llama-3.2-1b", "1e300", "rows[1]: field 'threads': not a whole number from 0 to 1024"},
+        {"llama-3.2-1b", "2.5", "rows[1]: field 'threads': not a whole number"},
+        {"llama-3.2-1b", "-1", "rows[1]: field 'threads': not a non-negative number"},
+        {"a-model-name-longer-than-the-forty-seven-bytes-a-row-holds", "1", "rows[1]: field 'model': longer than 47 bytes"},
+    };
+    char path[] = "/tmp/slm-test-published-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0, "mkstemp");
+    if (fd < 0) return;
+    close(fd);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        FILE *f = fopen(path, "w");
+        fprintf(f, "{\"rows\": [");
+        fprintf(f, row, "smollm2-135m", "0");
+        fprintf(f, ", ");
+        fprintf(f, row, cases[i].model, cases[i].threads);
+        fprintf(f, "]}");
+        fclose(f);
+        slm_published *p = NULL;
+        int n = slm_published_load(path, &p);
+        if (!cases[i].error) CHECK(n == 2 && p[1].threads == 4, "case %zu: %d rows (%s)", i, n, slm_error());
+        else CHECK(n == -1 && strstr(slm_error(), path) && strstr(slm_error(), cases[i].error), "case %zu: %s", i, slm_error());
+        free(p);
+    }
+    unlink(path);
+}
+
 static void test_membw(void) {
     double median, g = slm_membw_read(2, 8 << 20, 3, &median);
     CHECK(g > 0 && isfinite(g), "probe %g GB/s", g);
@@ -231,6 +266,7 @@ int main(void) {
     RUN(test_output_formats);
     RUN(test_svg);
     RUN(test_published);
+    RUN(test_published_bad);
     RUN(test_membw);
     return test_summary();
 }
