@@ -136,7 +136,7 @@ typedef struct {
 /* Reads bench/published.json. Returns the number of rows (allocated in *out) or -1 with slm_error(). */
 int slm_published_load(const char *path, slm_published **out);
 /* Prints each result beside the published rows of the same model and test kind, those rows scaled by
- * the ratio of this machine's bandwidth to theirs. */
-void slm_bench_compare(FILE *f, const slm_bench_result *r, int n, const slm_published *p, int np);
+ * the ratio of this machine's bandwidth to theirs; `file` is where the rows came from. */
+void slm_bench_compare(FILE *f, const slm_bench_result *r, int n, const slm_published *p, int np, const char *file);
 
 #endif

@@ -111,7 +111,7 @@ static int other_threads(const slm_published *q, const slm_published *p, int np,
     return 0;
 }
 
-void slm_bench_compare(FILE *f, const slm_bench_result *r, int n, const slm_published *p, int np) {
+void slm_bench_compare(FILE *f, const slm_bench_result *r, int n, const slm_published *p, int np, const char *file) {
     fprintf(f, "\nPublished figures of the same model (generation scaled by bandwidth: theirs x this machine's GB/s / "
                "their GB/s; prompts as published)\n\n");
     fprintf(f, "| this run | t/s | engine | hardware | GB/s | quant | test | published t/s | scaled t/s | this / scaled |\n");
@@ -136,5 +136,5 @@ void slm_bench_compare(FILE *f, const slm_bench_result *r, int n, const slm_publ
             }
     }
     if (!shown) fprintf(f, "| (no published rows for these models) | | | | | | | | | |\n");
-    fprintf(f, "\nSources: bench/published.json (each row names its source).\n");
+    fprintf(f, "\nSources: %s (each row names its source).\n", file);
 }

@@ -25,11 +25,12 @@ seeds() {
     case "$1" in
         model_files)
             # mode 1: a config.json; 2: a generation_config.json; 3-6: the safetensors headers of the
-            # harness's four folders
+            # harness's four folders; 7: a sharded model's index
             (printf '\001'; cat tests/fixtures/llama/gqa2/config.json) > "$s/config"
             (printf '\002'; cat ../shared/models/stories260K/generation_config.json) > "$s/generation_config"
             header 3 tests/fixtures/llama/gqa2 > "$s/header_f32"
             header 4 tests/fixtures/bnb/nf4_dq > "$s/header_bnb"
+            (printf '\007'; cat tests/fixtures/llama/sharded/model.safetensors.index.json) > "$s/index"
             mkdir -p "$DIR/quantized"
             for t in q4_0:5 nf4:6; do
                 q="$DIR/quantized/${t%:*}"

@@ -8,6 +8,8 @@
  *   3-6: the rest is a safetensors header (the JSON), loaded as a model with the config and tensor data
  *      of one folder: 3 the F32 fixture gqa2; 4 the bitsandbytes NF4 checkpoint with double quantization
  *      (tests/fixtures/bnb/nf4_dq); 5 and 6 gqa2 as `slm quantize` writes it in Q4_0 and in NF4
+ *   7: the rest is a model.safetensors.index.json, loaded with the config and the two shards of
+ *      tests/fixtures/llama/sharded
  * A load must succeed or fail with a one-line message, never crash. */
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +22,7 @@
 #include "fuzz.h"
 
 #define FIXTURE "tests/fixtures/llama/gqa2"
+#define SHARDED "tests/fixtures/llama/sharded"
 
 /* A model folder whose config and tensor data go with a fuzzed header. */
 typedef struct {
@@ -29,6 +32,8 @@ typedef struct {
 
 enum { N_BASES = 4 };
 static base bases[N_BASES];
+static char *sharded_config;
+static size_t sharded_config_n;
 static char tmpdir[] = "/tmp/fuzz_model_XXXXXX";
 
 static char *slurp(const char *path, size_t *n) {
@@ -80,11 +85,22 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     read_base(&bases[1], "tests/fixtures/bnb/nf4_dq");
     quantized_base(&bases[2], "q4_0", SLM_Q4_0);
     quantized_base(&bases[3], "nf4", SLM_NF4);
+    /* the shards sit in the folder from the start: only an index names them */
+    const char *shards[] = {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"};
+    for (int i = 0; i < 2; i++) {
+        char path[256];
+        size_t n;
+        snprintf(path, sizeof path, SHARDED "/%s", shards[i]);
+        char *b = slurp(path, &n);
+        put(shards[i], b, n, NULL, 0);
+        free(b);
+    }
+    sharded_config = slurp(SHARDED "/config.json", &sharded_config_n);
     return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    int mode = fuzz_mode(&data, &size, 3 + N_BASES);
+    int mode = fuzz_mode(&data, &size, 4 + N_BASES);
     if (mode < 0) return 0;
     if (mode == 0) {
         slm_st st;
@@ -93,10 +109,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (rc == 0) slm_st_close(&st);
         return 0;
     }
-    char gen[256];
-    snprintf(gen, sizeof gen, "%s/generation_config.json", tmpdir);
-    unlink(gen);
-    if (mode <= 2) {
+    /* files only some modes write: gone before each input, so that one input never sees another's */
+    const char *optional[] = {"generation_config.json", "model.safetensors.index.json"};
+    for (int i = 0; i < 2; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/%s", tmpdir, optional[i]);
+        unlink(path);
+    }
+    if (mode == 3 + N_BASES) {
+        put("config.json", sharded_config, sharded_config_n, NULL, 0);
+        put("model.safetensors.index.json", data, size, NULL, 0);
+    } else if (mode <= 2) {
         put(mode == 1 ? "config.json" : "generation_config.json", data, size, NULL, 0);
         if (mode == 2) put("config.json", bases[0].config, bases[0].config_n, NULL, 0);
         put("model.safetensors", bases[0].weights, bases[0].weights_n, NULL, 0);

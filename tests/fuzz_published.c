@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         {.model = "llama-3.2-1b", .type = "q4_0", .threads = 2, .test = {.n_gen = 128}, .mean = 40, .gbps = 30},
         {.model = "llama-3.2-1b", .type = "f16", .threads = 2, .test = {.n_prompt = 512}, .mean = 80},
     };
-    slm_bench_compare(sink, r, 2, p, n);
+    slm_bench_compare(sink, r, 2, p, n, path);
     free(p);
     return 0;
 }

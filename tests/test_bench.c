@@ -202,9 +202,9 @@ static void test_published(void) {
     char *buf;
     size_t len;
     FILE *f = open_memstream(&buf, &len);
-    slm_bench_compare(f, &r, 1, p, n);
+    slm_bench_compare(f, &r, 1, p, n, "bench/published.json");
     fclose(f);
-    CHECK(strstr(buf, "scaled") != NULL, "compare output:\n%s", buf);
+    CHECK(strstr(buf, "scaled") && strstr(buf, "Sources: bench/published.json"), "compare output:\n%s", buf);
     free(buf);
     free(p);
     CHECK(slm_published_load("no/such/file.json", &p) == -1 && strstr(slm_error(), "no/such/file.json"), "missing file: %s",

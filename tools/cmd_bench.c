@@ -426,7 +426,7 @@ int cmd_bench(int argc, char **argv) {
         printf("\n\n");
     }
     slm_bench_print(stdout, rs.r, rs.n, o.fmt);
-    if (o.compare) slm_bench_compare(stdout, rs.r, rs.n, pub, npub);
+    if (o.compare) slm_bench_compare(stdout, rs.r, rs.n, pub, npub, o.published);
     if (o.svg && slm_bench_svg(o.svg, rs.r, rs.n)) die("%s", slm_error());
     free(pub);
     free(rs.r);
