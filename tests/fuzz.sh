@@ -41,11 +41,12 @@ seeds() {
             ;;
         router)
             # mode 0: the config of router/README.md; 1: a batch of requests; 2: a log as calibration
-            # data; 3: an escalation command line
+            # data; 3: an escalation command line; 4: a log for --stats
             (printf '\000'; awk '/^```json/ {on = 1; next} /^```/ {if (on) exit} on' router/README.md) > "$s/config"
             (printf '\001'; cat tests/router/e2e_prompts.jsonl) > "$s/batch"
             (printf '\002'; cat tests/router/sample.log) > "$s/calibration"
             printf '\003sh tests/router/answer.sh --model "big one" -t 0.5' > "$s/command"
+            (printf '\004'; cat tests/router/sample.log) > "$s/stats"
             ;;
         chat_template)
             for t in ../shared/chat-templates/*.jinja; do

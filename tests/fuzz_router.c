@@ -7,6 +7,7 @@
  *   1: the rest is a batch of requests (JSON lines), each turned into its prompt
  *   2: the rest is a calibration file (JSON lines of signals and labels)
  *   3: the rest is an escalation command line, split into its words
+ *   4: the rest is a decision log, summed up and printed as `slm route --stats` does
  * Each must be read or fail with a one-line message, never crash. */
 #include <stdint.h>
 #include <stdio.h>
@@ -19,9 +20,11 @@
 #include "../router/config.h"
 #include "../router/escalate.h"
 #include "../router/jsonl.h"
+#include "../router/stats.h"
 #include "fuzz.h"
 
 static char path[] = "/tmp/fuzz_router_XXXXXX";
+static FILE *sink;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
@@ -29,11 +32,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     int fd = mkstemp(path);
     if (fd < 0) abort();
     close(fd);
+    if (!(sink = fopen("/dev/null", "w"))) abort();
     return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    int mode = fuzz_mode(&data, &size, 4);
+    int mode = fuzz_mode(&data, &size, 5);
     if (mode < 0) return 0;
     slm_router_config c;
     slm_router_config_init(&c);
@@ -59,6 +63,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         slm_calib_set set = {0};
         fuzz_check_error(slm_calib_load(path, &c, NULL, &set), NULL);
         slm_calib_free(&set);
+    } else if (mode == 4) {
+        fuzz_write(path, data, size, NULL, 0);
+        slm_log_stats st;
+        int rc = slm_log_stats_load(path, &st);
+        fuzz_check_error(rc, NULL);
+        if (rc == 0) {
+            slm_log_stats_print(sink, &st);
+            slm_log_stats_free(&st);
+        }
     } else {
         char *line = malloc(size + 1);
         memcpy(line, data, size);
