@@ -35,6 +35,7 @@ expect_fail "both model and preset" "not both" $SLM bench -m $M --preset llama-3
 expect_fail "unknown preset" "unknown preset 'llama-9b'" $SLM bench --preset llama-9b
 expect_fail "bad type" "'q3_k' is not one of" $SLM bench --preset llama-3.2-1b --type q3_k
 expect_fail "float type for a folder" "as stored or converted" $SLM bench -m $M --type f16
+expect_fail "nothing to run" "every -p and -n value is 0" $SLM bench -m $M -p 0 -n 0
 expect_fail "bad thread list" "option -t: '1,,2' is not a comma-separated list" $SLM bench -m $M -t 1,,2
 expect_fail "zero threads" "option -t: 0 is out of range" $SLM bench -m $M -t 0
 expect_fail "negative depth" "option -d: -5 is out of range" $SLM bench -m $M -d -5

@@ -351,6 +351,10 @@ int cmd_bench(int argc, char **argv) {
     }
     if (!o.dir && !o.n_presets) die("bench: give -m DIR or --preset NAME (slm bench --preset list)");
     if (o.dir && o.n_presets) die("bench: give -m DIR or --preset, not both");
+    int tokens = 0;
+    for (int i = 0; i < o.n_prompts; i++) tokens += o.prompts[i];
+    for (int i = 0; i < o.n_gens; i++) tokens += o.gens[i];
+    if (!tokens) die("bench: nothing to run: every -p and -n value is 0");
     if (!o.types_given) {
         o.n_types = 1;
         o.types[0] = SLM_F16;
