@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../runtime/error.h"
 
@@ -26,6 +27,33 @@ static inline void fuzz_write(const char *path, const void *a, size_t an, const 
     fwrite(a, 1, an, f);
     if (bn) fwrite(b, 1, bn, f);
     fclose(f);
+}
+
+/* The whole of a file the harness needs, read once at start; aborts when it cannot. */
+static inline char *fuzz_slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) abort();
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc(*n ? *n : 1);
+    if (fread(b, 1, *n, f) != *n) abort();
+    fclose(f);
+    return b;
+}
+
+/* Makes the file named by the template path ("...XXXXXX", rewritten in place) that each input is written to. */
+static inline void fuzz_temp_file(char *path) {
+    int fd = mkstemp(path);
+    if (fd < 0) abort();
+    close(fd);
+}
+
+/* Where the harnesses print what the commands would print. */
+static inline FILE *fuzz_sink(void) {
+    FILE *f = fopen("/dev/null", "w");
+    if (!f) abort();
+    return f;
 }
 
 /* After a call that returned rc: a failure must leave one non-empty line in slm_error(), starting with

@@ -36,24 +36,12 @@ static char *sharded_config;
 static size_t sharded_config_n;
 static char tmpdir[] = "/tmp/fuzz_model_XXXXXX";
 
-static char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) abort();
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc(*n);
-    if (fread(b, 1, *n, f) != *n) abort();
-    fclose(f);
-    return b;
-}
-
 static void read_base(base *b, const char *dir) {
     char path[512];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    b->config = slurp(path, &b->config_n);
+    b->config = fuzz_slurp(path, &b->config_n);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    b->weights = slurp(path, &b->weights_n);
+    b->weights = fuzz_slurp(path, &b->weights_n);
     for (int i = 7; i >= 0; i--) b->header_n = (b->header_n << 8) | (unsigned char)b->weights[i];
 }
 
@@ -91,11 +79,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         char path[256];
         size_t n;
         snprintf(path, sizeof path, SHARDED "/%s", shards[i]);
-        char *b = slurp(path, &n);
+        char *b = fuzz_slurp(path, &n);
         put(shards[i], b, n, NULL, 0);
         free(b);
     }
-    sharded_config = slurp(SHARDED "/config.json", &sharded_config_n);
+    sharded_config = fuzz_slurp(SHARDED "/config.json", &sharded_config_n);
     return 0;
 }
 

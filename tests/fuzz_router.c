@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "../router/batch.h"
 #include "../router/calibrate.h"
@@ -29,10 +28,8 @@ static FILE *sink;
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
-    int fd = mkstemp(path);
-    if (fd < 0) abort();
-    close(fd);
-    if (!(sink = fopen("/dev/null", "w"))) abort();
+    fuzz_temp_file(path);
+    sink = fuzz_sink();
     return 0;
 }
 

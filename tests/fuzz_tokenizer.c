@@ -52,14 +52,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
             abort();
         }
     if (!mkdtemp(tmpdir)) abort();
-    FILE *f = fopen("../shared/models/stories260K/tokenizer.json", "rb");
-    if (!f) abort();
-    fseek(f, 0, SEEK_END);
-    small_json_n = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    small_json = malloc(small_json_n);
-    if (fread(small_json, 1, small_json_n, f) != small_json_n) abort();
-    fclose(f);
+    small_json = fuzz_slurp("../shared/models/stories260K/tokenizer.json", &small_json_n);
     return 0;
 }
 
