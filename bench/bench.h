@@ -115,13 +115,13 @@ typedef struct {
     slm_bench_test test;
     double mean, sd;    /* tokens/s */
     double bytes_per_token, gbps, roofline_tps, roofline_pct; /* tg */
-    double gflops;      /* pp */
+    double gflops;      /* pp; a pp+tg test has neither this nor a roofline */
     double peak_rss;    /* bytes */
 } slm_bench_result;
 
-typedef enum { SLM_BENCH_MD = 0, SLM_BENCH_JSON, SLM_BENCH_CSV } slm_bench_format;
+typedef enum { SLM_BENCH_MD = 0, SLM_BENCH_JSON, SLM_BENCH_JSONL, SLM_BENCH_CSV } slm_bench_format;
 
-/* "pp512", "tg128", with " @ d2048" when the depth is not 0. */
+/* "pp512", "tg128", "pp512+tg128", with " @ d2048" when the depth is not 0. */
 void slm_bench_test_name(const slm_bench_test *t, char *buf, size_t size);
 void slm_bench_print(FILE *f, const slm_bench_result *r, int n, slm_bench_format fmt);
 /* Tokens/s against context depth (when several depths were run) or threads. Returns 0 or -1 (slm_error). */

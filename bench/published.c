@@ -119,15 +119,20 @@ void slm_bench_compare(FILE *f, const slm_bench_result *r, int n, const slm_publ
     int shown = 0;
     for (int i = 0; i < n; i++) {
         const slm_bench_result *x = &r[i];
-        char test[64], run[160];
-        int tg = x->test.n_prompt == 0;
+        char test[64], run[160], kind[64];
+        int tg = x->test.n_prompt == 0, pg = x->test.n_prompt > 0 && x->test.n_gen > 0;
         slm_bench_test_name(&x->test, test, sizeof test);
+        slm_bench_test kt = x->test;
+        kt.depth = 0;
+        slm_bench_test_name(&kt, kind, sizeof kind);
         snprintf(run, sizeof run, "%s %s t%d %s", x->model, x->type, x->threads, test);
         /* rows of the same format first, then the others */
         for (int pass = 0; pass < 2; pass++)
             for (int j = 0; j < np; j++) {
                 const slm_published *q = &p[j];
-                if (strcmp(q->model, x->model) || strncmp(q->test, tg ? "tg" : "pp", 2)) continue;
+                /* pp and tg rows of any length; a pp+tg row only of the same two lengths */
+                int same_kind = pg ? !strcmp(q->test, kind) : !strncmp(q->test, tg ? "tg" : "pp", 2) && !strchr(q->test, '+');
+                if (strcmp(q->model, x->model) || !same_kind) continue;
                 if ((strcmp(q->quant, x->type) == 0) != (pass == 0) || other_threads(q, p, np, x->threads)) continue;
                 double scaled = tg && q->gbps > 0 && x->gbps > 0 ? q->tps * x->gbps / q->gbps : q->tps;
                 fprintf(f, "| %s | %.2f | %s | %s | %.0f | %s | %s | %.2f | %.2f | %.2fx |\n", run, x->mean, q->engine,

@@ -1,4 +1,4 @@
-/* Results as a markdown table (the default), JSON or CSV. */
+/* Results as a markdown table (the default), JSON, JSON lines or CSV. */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +14,7 @@ void slm_bench_test_name(const slm_bench_test *t, char *buf, size_t size) {
 }
 
 static int is_tg(const slm_bench_result *r) { return r->test.n_prompt == 0; }
+static int is_pp(const slm_bench_result *r) { return r->test.n_gen == 0; }
 
 static void print_md(FILE *f, const slm_bench_result *r, int n) {
     fprintf(f, "| model | type | kv | threads | test | t/s | bytes/token | BW GB/s | roofline t/s | %% roofline | GFLOP/s "
@@ -30,7 +31,8 @@ static void print_md(FILE *f, const slm_bench_result *r, int n) {
                 x->sd);
         if (is_tg(x)) fprintf(f, "%.1f MB | %.1f | %.2f | %.1f%% | - |", x->bytes_per_token / 1e6, x->gbps,
                               x->roofline_tps, x->roofline_pct);
-        else fprintf(f, "- | - | - | - | %.1f |", x->gflops);
+        else if (is_pp(x)) fprintf(f, "- | - | - | - | %.1f |", x->gflops);
+        else fprintf(f, "- | - | - | - | - |");
         fprintf(f, " %.0f | %.0f |\n", (x->weights + x->kv_bytes) / 1048576.0, x->peak_rss / 1048576.0);
     }
     /* each distinct note once */
@@ -52,53 +54,66 @@ static void print_csv(FILE *f, const slm_bench_result *r, int n) {
         fprintf(f, "%s,%s,%s,%.0f,%.0f,%.0f,%d,%s,%d,%d,%d,%d,%.4f,%.4f,%.0f,%.3f,%.4f,%.2f,%.3f,%.0f,%s\n", x->model,
                 x->type, x->kv_type, x->params, x->weights, x->kv_bytes, x->threads, test, x->test.n_prompt,
                 x->test.n_gen, x->test.depth, x->test.reps, x->mean, x->sd, is_tg(x) ? x->bytes_per_token : 0,
-                x->gbps, is_tg(x) ? x->roofline_tps : 0, is_tg(x) ? x->roofline_pct : 0, is_tg(x) ? 0 : x->gflops,
+                x->gbps, is_tg(x) ? x->roofline_tps : 0, is_tg(x) ? x->roofline_pct : 0, is_pp(x) ? x->gflops : 0,
                 x->peak_rss, x->device[0] ? x->device : "cpu");
     }
 }
 
+static cJSON *result_object(const slm_bench_result *x) {
+    char test[64];
+    slm_bench_test_name(&x->test, test, sizeof test);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model", x->model);
+    if (x->note[0]) cJSON_AddStringToObject(o, "note", x->note);
+    cJSON_AddStringToObject(o, "type", x->type);
+    cJSON_AddStringToObject(o, "kv_type", x->kv_type);
+    cJSON_AddNumberToObject(o, "params", x->params);
+    cJSON_AddNumberToObject(o, "weights_bytes", x->weights);
+    cJSON_AddNumberToObject(o, "kv_bytes", x->kv_bytes);
+    cJSON_AddStringToObject(o, "device", x->device[0] ? x->device : "cpu");
+    cJSON_AddNumberToObject(o, "threads", x->threads);
+    cJSON_AddStringToObject(o, "test", test);
+    cJSON_AddNumberToObject(o, "n_prompt", x->test.n_prompt);
+    cJSON_AddNumberToObject(o, "n_gen", x->test.n_gen);
+    cJSON_AddNumberToObject(o, "depth", x->test.depth);
+    cJSON_AddNumberToObject(o, "reps", x->test.reps);
+    cJSON_AddNumberToObject(o, "tps_mean", x->mean);
+    cJSON_AddNumberToObject(o, "tps_sd", x->sd);
+    if (is_tg(x)) {
+        cJSON_AddNumberToObject(o, "bytes_per_token", x->bytes_per_token);
+        cJSON_AddNumberToObject(o, "bandwidth_gbps", x->gbps);
+        cJSON_AddNumberToObject(o, "roofline_tps", x->roofline_tps);
+        cJSON_AddNumberToObject(o, "roofline_pct", x->roofline_pct);
+    } else if (is_pp(x)) {
+        cJSON_AddNumberToObject(o, "gflops", x->gflops);
+    }
+    cJSON_AddNumberToObject(o, "peak_rss_bytes", x->peak_rss);
+    return o;
+}
+
 static void print_json(FILE *f, const slm_bench_result *r, int n) {
     cJSON *arr = cJSON_CreateArray();
-    for (int i = 0; i < n; i++) {
-        const slm_bench_result *x = &r[i];
-        char test[64];
-        slm_bench_test_name(&x->test, test, sizeof test);
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "model", x->model);
-        if (x->note[0]) cJSON_AddStringToObject(o, "note", x->note);
-        cJSON_AddStringToObject(o, "type", x->type);
-        cJSON_AddStringToObject(o, "kv_type", x->kv_type);
-        cJSON_AddNumberToObject(o, "params", x->params);
-        cJSON_AddNumberToObject(o, "weights_bytes", x->weights);
-        cJSON_AddNumberToObject(o, "kv_bytes", x->kv_bytes);
-        cJSON_AddStringToObject(o, "device", x->device[0] ? x->device : "cpu");
-        cJSON_AddNumberToObject(o, "threads", x->threads);
-        cJSON_AddStringToObject(o, "test", test);
-        cJSON_AddNumberToObject(o, "n_prompt", x->test.n_prompt);
-        cJSON_AddNumberToObject(o, "n_gen", x->test.n_gen);
-        cJSON_AddNumberToObject(o, "depth", x->test.depth);
-        cJSON_AddNumberToObject(o, "reps", x->test.reps);
-        cJSON_AddNumberToObject(o, "tps_mean", x->mean);
-        cJSON_AddNumberToObject(o, "tps_sd", x->sd);
-        if (is_tg(x)) {
-            cJSON_AddNumberToObject(o, "bytes_per_token", x->bytes_per_token);
-            cJSON_AddNumberToObject(o, "bandwidth_gbps", x->gbps);
-            cJSON_AddNumberToObject(o, "roofline_tps", x->roofline_tps);
-            cJSON_AddNumberToObject(o, "roofline_pct", x->roofline_pct);
-        } else {
-            cJSON_AddNumberToObject(o, "gflops", x->gflops);
-        }
-        cJSON_AddNumberToObject(o, "peak_rss_bytes", x->peak_rss);
-        cJSON_AddItemToArray(arr, o);
-    }
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(arr, result_object(&r[i]));
     char *s = cJSON_Print(arr);
     if (s) fprintf(f, "%s\n", s);
     free(s);
     cJSON_Delete(arr);
 }
 
+/* One object a line, as a log of runs appends them. */
+static void print_jsonl(FILE *f, const slm_bench_result *r, int n) {
+    for (int i = 0; i < n; i++) {
+        cJSON *o = result_object(&r[i]);
+        char *s = cJSON_PrintUnformatted(o);
+        if (s) fprintf(f, "%s\n", s);
+        free(s);
+        cJSON_Delete(o);
+    }
+}
+
 void slm_bench_print(FILE *f, const slm_bench_result *r, int n, slm_bench_format fmt) {
     if (fmt == SLM_BENCH_JSON) print_json(f, r, n);
+    else if (fmt == SLM_BENCH_JSONL) print_jsonl(f, r, n);
     else if (fmt == SLM_BENCH_CSV) print_csv(f, r, n);
     else print_md(f, r, n);
 }

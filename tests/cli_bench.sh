@@ -10,6 +10,12 @@ expect_ok "bench json" $SLM bench -m $M -p 8 -n 4 -r 1 -o json --bandwidth 10
 if grep -q '"roofline_pct"' "$TMP/out" && grep -q '"gflops"' "$TMP/out"; then ok "json fields"; else bad "json fields" "$(head -c 300 "$TMP/out")"; fi
 expect_ok "bench csv" $SLM bench -m $M -p 0 -n 4 -r 1 -o csv --bandwidth 10 --kv-type f32,f16
 if [ "$(grep -c '^stories260K,' "$TMP/out")" -eq 2 ]; then ok "csv rows"; else bad "csv rows" "$(cat "$TMP/out")"; fi
+expect_ok "bench pp+tg" $SLM bench -m $M -p 0 -n 0 -pg 16,8 -pg 4,2 -d 0,8 -r 2 --bandwidth 10
+if grep -q "| pp16+tg8 |" "$TMP/out" && grep -q "| pp4+tg2 @ d8 |" "$TMP/out" && [ "$(grep -c '^| stories260K' "$TMP/out")" -eq 4 ]; then ok "pp+tg rows"
+else bad "pp+tg rows" "$(cat "$TMP/out")"; fi
+expect_ok "bench jsonl" $SLM bench -m $M -p 8 -n 4 -r 1 -o jsonl --bandwidth 10
+if [ "$(grep -c '^{"model":"stories260K",.*}$' "$TMP/out")" -eq 2 ] && [ "$(wc -l <"$TMP/out")" -eq 2 ]; then ok "jsonl lines"
+else bad "jsonl lines" "$(cat "$TMP/out")"; fi
 expect_ok "bench svg" $SLM bench -m $M -p 0 -n 4 -d 0,16,32 -r 1 --bandwidth 10 --svg "$TMP/d.svg"
 if grep -q "</svg>" "$TMP/d.svg"; then ok "svg written"; else bad "svg written" "no svg"; fi
 expect_ok "bench compare" $SLM bench -m $M -p 0 -n 4 -r 1 --bandwidth 10 --compare
@@ -35,13 +41,17 @@ expect_fail "both model and preset" "not both" $SLM bench -m $M --preset llama-3
 expect_fail "unknown preset" "unknown preset 'llama-9b'" $SLM bench --preset llama-9b
 expect_fail "bad type" "'q3_k' is not one of" $SLM bench --preset llama-3.2-1b --type q3_k
 expect_fail "float type for a folder" "as stored or converted" $SLM bench -m $M --type f16
-expect_fail "nothing to run" "every -p and -n value is 0" $SLM bench -m $M -p 0 -n 0
+expect_fail "nothing to run" "every -p and -n value is 0, and no -pg" $SLM bench -m $M -p 0 -n 0
+expect_fail "pp+tg with one number" "option -pg: give two numbers, PP,TG" $SLM bench -m $M -pg 16
+expect_fail "pp+tg with three numbers" "option -pg: give two numbers, PP,TG" $SLM bench -m $M -pg 16,8,4
+expect_fail "pp+tg with a zero" "option -pg: 0 is out of range" $SLM bench -m $M -pg 16,0
+expect_fail "pp+tg too long" "positions" $SLM bench -m $M -p 0 -n 0 -pg 400,200 -r 1 --bandwidth 10
 expect_fail "bad thread list" "option -t: '1,,2' is not a comma-separated list" $SLM bench -m $M -t 1,,2
 expect_fail "zero threads" "option -t: 0 is out of range" $SLM bench -m $M -t 0
 expect_fail "negative depth" "option -d: -5 is out of range" $SLM bench -m $M -d -5
 expect_fail "trailing comma" "ends with a comma" $SLM bench -m $M -p 512,
 expect_fail "bad repetitions" "option -r: 'x' is not an integer" $SLM bench -m $M -r x
-expect_fail "bad output" "'xml' is not md, json or csv" $SLM bench -m $M -o xml
+expect_fail "bad output" "'xml' is not md, json, jsonl or csv" $SLM bench -m $M -o xml
 expect_fail "bad kv type" "'q8' is not f32 or f16" $SLM bench -m $M --kv-type q8
 expect_fail "bad bandwidth" "option --bandwidth" $SLM bench -m $M --bandwidth -3
 expect_fail "missing value" "option -p needs a value" $SLM bench -m $M -p

@@ -112,6 +112,10 @@ static void test_run_stories(void) {
     CHECK(slm_session_pos(s) == 24, "pp ends at depth + n: %d", slm_session_pos(s));
     CHECK(slm_bench_run(s, &tg, 1, tps) == 0, "tg: %s", slm_error());
     for (int i = 0; i < 3; i++) CHECK(isfinite(tps[i]) && tps[i] > 0, "tg rep %d: %g", i, tps[i]);
+    slm_bench_test pg = {.n_prompt = 8, .n_gen = 4, .depth = 4, .reps = 2};
+    CHECK(slm_bench_run(s, &pg, 1, tps) == 0, "pp+tg: %s", slm_error());
+    for (int i = 0; i < 2; i++) CHECK(isfinite(tps[i]) && tps[i] > 0, "pp+tg rep %d: %g", i, tps[i]);
+    CHECK(slm_session_pos(s) == 16, "pp+tg ends at depth + both: %d", slm_session_pos(s));
     slm_bench_test big = {.n_gen = 60, .depth = 10, .reps = 1};
     CHECK(slm_bench_run(s, &big, 1, tps) == -1 && strstr(slm_error(), "positions"), "too long: %s", slm_error());
     slm_session_free(s);
@@ -140,34 +144,65 @@ static slm_bench_result sample(const char *model, int threads, int depth, int ge
     return r;
 }
 
+/* A pp+tg test (-pg): a prompt, then generated tokens, timed together. */
+static slm_bench_result sample_pg(const char *model) {
+    slm_bench_result r = sample(model, 2, 0, 128);
+    r.test.n_prompt = 512;
+    r.roofline_tps = r.roofline_pct = r.gflops = 0;
+    return r;
+}
+
 static void test_output_formats(void) {
-    slm_bench_result r[3] = {sample("llama-3.2-1b", 2, 0, 128), sample("llama-3.2-1b", 2, 2048, 128), sample("llama-3.2-1b", 2, 0, 0)};
+    slm_bench_result r[4] = {sample("llama-3.2-1b", 2, 0, 128), sample("llama-3.2-1b", 2, 2048, 128), sample("llama-3.2-1b", 2, 0, 0),
+                             sample_pg("llama-3.2-1b")};
     char *buf;
     size_t len;
     FILE *f = open_memstream(&buf, &len);
-    slm_bench_print(f, r, 3, SLM_BENCH_MD);
+    slm_bench_print(f, r, 4, SLM_BENCH_MD);
     fclose(f);
     CHECK(strstr(buf, "| model |") && strstr(buf, "tg128 @ d2048") && strstr(buf, "90.1%") && strstr(buf, "123.4"), "markdown:\n%s", buf);
+    CHECK(strstr(buf, "| pp512+tg128 | 100.00 ± 1.50 | - | - | - | - | - | "), "markdown pp+tg row:\n%s", buf);
     free(buf);
     f = open_memstream(&buf, &len);
-    slm_bench_print(f, r, 3, SLM_BENCH_CSV);
+    slm_bench_print(f, r, 4, SLM_BENCH_CSV);
     fclose(f);
     int lines = 0;
     for (char *p = buf; *p; p++) lines += *p == '\n';
-    CHECK(lines == 4 && !strncmp(buf, "model,type,", 11), "csv: %d lines\n%s", lines, buf);
+    CHECK(lines == 5 && !strncmp(buf, "model,type,", 11), "csv: %d lines\n%s", lines, buf);
+    CHECK(strstr(buf, ",pp512+tg128,512,128,0,5,"), "csv pp+tg row:\n%s", buf);
     free(buf);
     f = open_memstream(&buf, &len);
-    slm_bench_print(f, r, 3, SLM_BENCH_JSON);
+    slm_bench_print(f, r, 4, SLM_BENCH_JSON);
     fclose(f);
     cJSON *j = cJSON_Parse(buf);
-    CHECK(cJSON_IsArray(j) && cJSON_GetArraySize(j) == 3, "json array of 3");
+    CHECK(cJSON_IsArray(j) && cJSON_GetArraySize(j) == 4, "json array of 4");
     if (cJSON_IsArray(j)) {
         cJSON *o = cJSON_GetArrayItem(j, 1);
         CHECK(cJSON_GetObjectItem(o, "depth")->valueint == 2048, "json depth");
         CHECK(fabs(cJSON_GetObjectItem(o, "roofline_pct")->valuedouble - 90.1) < 1e-9, "json roofline");
         CHECK(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 2), "gflops") != NULL, "json pp has gflops");
+        cJSON *pg = cJSON_GetArrayItem(j, 3);
+        CHECK(!strcmp(cJSON_GetObjectItem(pg, "test")->valuestring, "pp512+tg128") && !cJSON_GetObjectItem(pg, "gflops") &&
+                  !cJSON_GetObjectItem(pg, "roofline_pct"),
+              "json pp+tg: neither GFLOP/s nor a roofline");
     }
     cJSON_Delete(j);
+    free(buf);
+    /* JSON lines: one whole object a line, the same fields */
+    f = open_memstream(&buf, &len);
+    slm_bench_print(f, r, 4, SLM_BENCH_JSONL);
+    fclose(f);
+    int objects = 0;
+    for (char *line = buf, *end; *line; line = end + 1) {
+        end = strchr(line, '\n');
+        if (!end) break;
+        *end = 0;
+        cJSON *o = cJSON_Parse(line);
+        CHECK(cJSON_IsObject(o) && cJSON_GetObjectItem(o, "tps_mean"), "jsonl line %d: %s", objects, line);
+        objects += cJSON_IsObject(o);
+        cJSON_Delete(o);
+    }
+    CHECK(objects == 4, "jsonl: %d objects", objects);
     free(buf);
 }
 
@@ -207,6 +242,19 @@ static void test_published(void) {
     CHECK(strstr(buf, "scaled") && strstr(buf, "Sources: bench/published.json"), "compare output:\n%s", buf);
     free(buf);
     free(p);
+    /* a pp+tg result meets only rows of the same two lengths; pp and tg results never meet a pp+tg row */
+    slm_published rows[3] = {{.engine = "e", .model = "m", .quant = "q4_0", .test = "pp512", .hardware = "h", .tps = 11},
+                             {.engine = "e", .model = "m", .quant = "q4_0", .test = "pp512+tg128", .hardware = "h", .tps = 22},
+                             {.engine = "e", .model = "m", .quant = "q4_0", .test = "pp512+tg64", .hardware = "h", .tps = 33}};
+    slm_bench_result mine[2] = {sample_pg("m"), sample("m", 2, 0, 0)};
+    f = open_memstream(&buf, &len);
+    slm_bench_compare(f, mine, 2, rows, 3, "x.json");
+    fclose(f);
+    CHECK(strstr(buf, "| m q4_0 t2 pp512+tg128 | 100.00 | e | h | 0 | q4_0 | pp512+tg128 | 22.00 |") &&
+              strstr(buf, "| m q4_0 t2 pp512 | 100.00 | e | h | 0 | q4_0 | pp512 | 11.00 |") && !strstr(buf, "33.00") &&
+              !strstr(buf, "| m q4_0 t2 pp512 | 100.00 | e | h | 0 | q4_0 | pp512+tg128 |"),
+          "compare pp+tg:\n%s", buf);
+    free(buf);
     CHECK(slm_published_load("no/such/file.json", &p) == -1 && strstr(slm_error(), "no/such/file.json"), "missing file: %s",
           slm_error());
 }

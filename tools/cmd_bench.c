@@ -27,12 +27,14 @@ static const char usage[] =
     "      --kv-type LIST       KV cache: f32 (default) or f16\n"
     "  -p, --n-prompt LIST      ppN: N prompt tokens in one batch (default 512; 0: none)\n"
     "  -n, --n-gen LIST         tgN: N tokens generated one at a time (default 128; 0: none)\n"
+    "      -pg PP,TG            ppPP+tgTG: a prompt of PP tokens, then TG generated, timed together\n"
+    "                           (may be given several times)\n"
     "  -d, --depth LIST         tokens already in the KV cache (default 0)\n"
     "  -t, --threads LIST       CPU threads (default: physical cores)\n"
     "      --device D           cpu (default) or cuda: the whole model on the GPU, the roofline from\n"
     "                           the GPU's measured read bandwidth\n"
     "  -r, --repetitions N      timed runs after one warm-up (default 5)\n"
-    "  -o, --output FMT         md (default), json or csv\n"
+    "  -o, --output FMT         md (default), json, jsonl (one object a line) or csv\n"
     "      --bandwidth GBPS     memory bandwidth for the roofline (default: read by the probe before\n"
     "                           each model is built, with its thread count)\n"
     "      --membw              measure the read bandwidth for each -t and exit\n"
@@ -56,6 +58,7 @@ typedef struct {
     int kv_f16[2], n_kv;
     int prompts[MAX_LIST], n_prompts;
     int gens[MAX_LIST], n_gens;
+    int pg[MAX_LIST][2], n_pg; /* -pg PP,TG */
     int depths[MAX_LIST], n_depths;
     int threads[MAX_LIST], n_threads;
     int reps;
@@ -138,15 +141,24 @@ static void parse_args(int argc, char **argv, bench_opts *o) {
         } else if (!strcmp(a, "--kv-type")) each_word(a, cli_value(argc, argv, &i), add_kv, o);
         else if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) parse_list(a, cli_value(argc, argv, &i), o->prompts, &o->n_prompts, 0, 1 << 20);
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) parse_list(a, cli_value(argc, argv, &i), o->gens, &o->n_gens, 0, 1 << 20);
-        else if (!strcmp(a, "-d") || !strcmp(a, "--depth")) parse_list(a, cli_value(argc, argv, &i), o->depths, &o->n_depths, 0, 1 << 22);
+        else if (!strcmp(a, "-pg")) {
+            if (o->n_pg == MAX_LIST) die("option %s: given more than %d times", a, MAX_LIST);
+            int v[MAX_LIST], n;
+            parse_list(a, cli_value(argc, argv, &i), v, &n, 1, 1 << 20);
+            if (n != 2) die("option %s: give two numbers, PP,TG (a prompt of PP tokens, then TG generated)", a);
+            o->pg[o->n_pg][0] = v[0];
+            o->pg[o->n_pg][1] = v[1];
+            o->n_pg++;
+        } else if (!strcmp(a, "-d") || !strcmp(a, "--depth")) parse_list(a, cli_value(argc, argv, &i), o->depths, &o->n_depths, 0, 1 << 22);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) parse_list(a, cli_value(argc, argv, &i), o->threads, &o->n_threads, 1, 1024);
         else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) o->reps = cli_int(a, cli_value(argc, argv, &i), 1, SLM_BENCH_MAX_REPS);
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
             const char *v = cli_value(argc, argv, &i);
             if (!strcmp(v, "md")) o->fmt = SLM_BENCH_MD;
             else if (!strcmp(v, "json")) o->fmt = SLM_BENCH_JSON;
+            else if (!strcmp(v, "jsonl")) o->fmt = SLM_BENCH_JSONL;
             else if (!strcmp(v, "csv")) o->fmt = SLM_BENCH_CSV;
-            else die("option %s: '%s' is not md, json or csv", a, v);
+            else die("option %s: '%s' is not md, json, jsonl or csv", a, v);
         } else if (!strcmp(a, "--bandwidth")) o->bandwidth = cli_float(a, cli_value(argc, argv, &i), 0.001, 1e6);
         else if (!strcmp(a, "--device")) {
             const char *v = cli_value(argc, argv, &i);
@@ -245,7 +257,8 @@ static slm_bench_result *new_result(results *rs) {
     return x;
 }
 
-/* Every test of the options on one model: the depths, each with its pp tests, then its tg tests. */
+/* Every test of the options on one model: the depths, each with its pp tests, its tg tests, then its
+ * pp+tg tests. */
 static void run_tests(slm_model *m, const char *name, const char *note, const char *type, int kv_f16, int threads,
                       double gbps, const bench_opts *o, results *rs) {
     int ctx = 1;
@@ -254,6 +267,8 @@ static void run_tests(slm_model *m, const char *name, const char *note, const ch
             if (o->depths[d] + o->prompts[i] > ctx) ctx = o->depths[d] + o->prompts[i];
         for (int i = 0; i < o->n_gens; i++)
             if (o->depths[d] + o->gens[i] > ctx) ctx = o->depths[d] + o->gens[i];
+        for (int i = 0; i < o->n_pg; i++)
+            if (o->depths[d] + o->pg[i][0] + o->pg[i][1] > ctx) ctx = o->depths[d] + o->pg[i][0] + o->pg[i][1];
     }
     int max = slm_model_config(m)->max_position_embeddings;
     if (max > 0 && ctx > max) die("%s: the tests need %d positions (depth + tokens), the model has %d", name, ctx, max);
@@ -265,12 +280,16 @@ static void run_tests(slm_model *m, const char *name, const char *note, const ch
     double *tps = malloc((size_t)o->reps * sizeof *tps);
     if (!tps) die("out of memory");
     for (int d = 0; d < o->n_depths; d++) {
-        for (int kind = 0; kind < 2; kind++) {
-            int count = kind == 0 ? o->n_prompts : o->n_gens;
+        for (int kind = 0; kind < 3; kind++) {
+            int count = kind == 0 ? o->n_prompts : kind == 1 ? o->n_gens : o->n_pg;
             for (int i = 0; i < count; i++) {
                 slm_bench_test t = {0, 0, o->depths[d], o->reps};
                 if (kind == 0) t.n_prompt = o->prompts[i];
-                else t.n_gen = o->gens[i];
+                else if (kind == 1) t.n_gen = o->gens[i];
+                else {
+                    t.n_prompt = o->pg[i][0];
+                    t.n_gen = o->pg[i][1];
+                }
                 if (t.n_prompt + t.n_gen == 0) continue;
                 char tn[64];
                 slm_bench_test_name(&t, tn, sizeof tn);
@@ -294,7 +313,7 @@ static void run_tests(slm_model *m, const char *name, const char *note, const ch
                     x->bytes_per_token = slm_roofline_tg_bytes(&k, t.depth + (t.n_gen + 1) / 2.0);
                     x->roofline_tps = slm_roofline_tps(gbps, x->bytes_per_token);
                     x->roofline_pct = x->roofline_tps > 0 ? 100 * x->mean / x->roofline_tps : 0;
-                } else {
+                } else if (kind == 0) {
                     x->gflops = slm_roofline_pp_flops(slm_model_config(m), t.n_prompt, t.depth) * x->mean / t.n_prompt / 1e9;
                 }
             }
@@ -354,7 +373,7 @@ int cmd_bench(int argc, char **argv) {
     int tokens = 0;
     for (int i = 0; i < o.n_prompts; i++) tokens += o.prompts[i];
     for (int i = 0; i < o.n_gens; i++) tokens += o.gens[i];
-    if (!tokens) die("bench: nothing to run: every -p and -n value is 0");
+    if (!tokens && !o.n_pg) die("bench: nothing to run: every -p and -n value is 0, and no -pg");
     if (!o.types_given) {
         o.n_types = 1;
         o.types[0] = SLM_F16;
