@@ -3,6 +3,7 @@
 #ifndef SLM_FUZZ_H
 #define SLM_FUZZ_H
 
+#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,11 +43,36 @@ static inline char *fuzz_slurp(const char *path, size_t *n) {
     return b;
 }
 
+/* The temporary file or folder of the harness, removed when libFuzzer exits at the end of its runs
+ * or time; after a crash it stays, beside the crashing input. */
+static const char *fuzz_temp_path;
+
+static inline int fuzz_remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static inline void fuzz_remove_temp(void) {
+    if (fuzz_temp_path) nftw(fuzz_temp_path, fuzz_remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* Makes the file named by the template path ("...XXXXXX", rewritten in place) that each input is written to. */
 static inline void fuzz_temp_file(char *path) {
     int fd = mkstemp(path);
     if (fd < 0) abort();
     close(fd);
+    fuzz_temp_path = path;
+    atexit(fuzz_remove_temp);
+}
+
+/* Makes the folder named by the template path ("...XXXXXX", rewritten in place) that inputs are written into. */
+static inline void fuzz_temp_dir(char *path) {
+    if (!mkdtemp(path)) abort();
+    fuzz_temp_path = path;
+    atexit(fuzz_remove_temp);
 }
 
 /* Where the harnesses print what the commands would print. */

@@ -68,7 +68,7 @@ static void put(const char *name, const void *a, size_t an, const void *b, size_
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
-    if (!mkdtemp(tmpdir)) abort();
+    fuzz_temp_dir(tmpdir);
     read_base(&bases[0], FIXTURE);
     read_base(&bases[1], "tests/fixtures/bnb/nf4_dq");
     quantized_base(&bases[2], "q4_0", SLM_Q4_0);

@@ -51,7 +51,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
             fprintf(stderr, "%s\n", slm_error());
             abort();
         }
-    if (!mkdtemp(tmpdir)) abort();
+    fuzz_temp_dir(tmpdir);
     small_json = fuzz_slurp("../shared/models/stories260K/tokenizer.json", &small_json_n);
     return 0;
 }
