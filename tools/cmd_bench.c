@@ -27,7 +27,7 @@ static const char usage[] =
     "      --kv-type LIST       KV cache: f32 (default) or f16\n"
     "  -p, --n-prompt LIST      ppN: N prompt tokens in one batch (default 512; 0: none)\n"
     "  -n, --n-gen LIST         tgN: N tokens generated one at a time (default 128; 0: none)\n"
-    "      -pg PP,TG            ppPP+tgTG: a prompt of PP tokens, then TG generated, timed together\n"
+    "  -pg PP,TG                ppPP+tgTG: a prompt of PP tokens, then TG generated, timed together\n"
     "                           (may be given several times)\n"
     "  -d, --depth LIST         tokens already in the KV cache (default 0)\n"
     "  -t, --threads LIST       CPU threads (default: physical cores)\n"
