@@ -113,7 +113,7 @@ static int other_threads(const slm_published *q, const slm_published *p, int np,
 
 void slm_bench_compare(FILE *f, const slm_bench_result *r, int n, const slm_published *p, int np, const char *file) {
     fprintf(f, "\nPublished figures of the same model (generation scaled by bandwidth: theirs x this machine's GB/s / "
-               "their GB/s; prompts as published)\n\n");
+               "their GB/s; prompts, alone or with generation (pp+tg), as published)\n\n");
     fprintf(f, "| this run | t/s | engine | hardware | GB/s | quant | test | published t/s | scaled t/s | this / scaled |\n");
     fprintf(f, "| --- | ---: | --- | --- | ---: | --- | --- | ---: | ---: | ---: |\n");
     int shown = 0;

@@ -2,7 +2,7 @@
  * built and run by `make fuzz` (tests/fuzz.sh); bench/published.json seeds its corpus.
  *
  * The input is the file. It must load or fail with a one-line message naming it, never crash; what
- * loads is then set beside two results, as --compare prints them. */
+ * loads is then set beside three results, as --compare prints them. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,12 +28,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int n = slm_published_load(path, &p);
     fuzz_check_error(n < 0 ? -1 : 0, path);
     if (n < 0) return 0;
-    /* a generation and a prompt result of a model the seed file has rows for */
-    slm_bench_result r[2] = {
+    /* a generation, a prompt and a prompt-with-generation result of a model the seed file has rows for */
+    slm_bench_result r[3] = {
         {.model = "llama-3.2-1b", .type = "q4_0", .threads = 2, .test = {.n_gen = 128}, .mean = 40, .gbps = 30},
         {.model = "llama-3.2-1b", .type = "f16", .threads = 2, .test = {.n_prompt = 512}, .mean = 80},
+        {.model = "llama-3.2-1b", .type = "q8_0", .threads = 2, .test = {.n_prompt = 512, .n_gen = 128, .depth = 64}, .mean = 60},
     };
-    slm_bench_compare(sink, r, 2, p, n, path);
+    slm_bench_compare(sink, r, 3, p, n, path);
     free(p);
     return 0;
 }
