@@ -46,8 +46,18 @@ ifneq ($(CU_SRC),)
 endif
 endif
 
-.PHONY: all deps run test asan fuzz clean
+.PHONY: all deps run test asan fuzz clean FORCE
 all: $(BIN)
+
+# The commit the binary is built from, for `slm --version` and `slm bench`: the header is rewritten only
+# when the commit changes, so that nothing else is rebuilt.
+COMMIT := $(shell git describe --always --dirty --abbrev=9 2>/dev/null || echo unknown)
+$(BUILD)/commit.h: FORCE
+	@mkdir -p $(dir $@)
+	@echo '#define SLM_COMMIT "$(COMMIT)"' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+$(BUILD)/runtime/version.o: $(BUILD)/commit.h
+$(BUILD)/runtime/version.o: CFLAGS += -I$(BUILD)
 
 $(BIN): $(CLI_OBJ) $(LIB_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -110,6 +110,8 @@ typedef struct {
     char type[16];      /* weight format */
     char kv_type[8];
     char device[8];     /* "cpu" or "cuda" */
+    char build[32];     /* the commit slm was built from (runtime/version.h) */
+    char hardware[160]; /* the CPU's name, or the GPU's with --device cuda */
     double params, weights, kv_bytes;
     int threads;
     slm_bench_test test;

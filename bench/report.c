@@ -44,18 +44,30 @@ static void print_md(FILE *f, const slm_bench_result *r, int n) {
     fputc('\n', f);
 }
 
+/* s as one CSV field: quoted, with its quotes doubled. */
+static void put_csv_quoted(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
 static void print_csv(FILE *f, const slm_bench_result *r, int n) {
     fprintf(f, "model,type,kv_type,params,weights_bytes,kv_bytes,threads,test,n_prompt,n_gen,depth,reps,tps_mean,tps_sd,"
-               "bytes_per_token,bandwidth_gbps,roofline_tps,roofline_pct,gflops,peak_rss_bytes,device\n");
+               "bytes_per_token,bandwidth_gbps,roofline_tps,roofline_pct,gflops,peak_rss_bytes,device,build_commit,hardware\n");
     for (int i = 0; i < n; i++) {
         const slm_bench_result *x = &r[i];
         char test[64];
         slm_bench_test_name(&x->test, test, sizeof test);
-        fprintf(f, "%s,%s,%s,%.0f,%.0f,%.0f,%d,%s,%d,%d,%d,%d,%.4f,%.4f,%.0f,%.3f,%.4f,%.2f,%.3f,%.0f,%s\n", x->model,
+        fprintf(f, "%s,%s,%s,%.0f,%.0f,%.0f,%d,%s,%d,%d,%d,%d,%.4f,%.4f,%.0f,%.3f,%.4f,%.2f,%.3f,%.0f,%s,%s,", x->model,
                 x->type, x->kv_type, x->params, x->weights, x->kv_bytes, x->threads, test, x->test.n_prompt,
                 x->test.n_gen, x->test.depth, x->test.reps, x->mean, x->sd, is_tg(x) ? x->bytes_per_token : 0,
                 x->gbps, is_tg(x) ? x->roofline_tps : 0, is_tg(x) ? x->roofline_pct : 0, is_pp(x) ? x->gflops : 0,
-                x->peak_rss, x->device[0] ? x->device : "cpu");
+                x->peak_rss, x->device[0] ? x->device : "cpu", x->build);
+        put_csv_quoted(f, x->hardware);
+        fputc('\n', f);
     }
 }
 
@@ -71,6 +83,8 @@ static cJSON *result_object(const slm_bench_result *x) {
     cJSON_AddNumberToObject(o, "weights_bytes", x->weights);
     cJSON_AddNumberToObject(o, "kv_bytes", x->kv_bytes);
     cJSON_AddStringToObject(o, "device", x->device[0] ? x->device : "cpu");
+    cJSON_AddStringToObject(o, "hardware", x->hardware);
+    cJSON_AddStringToObject(o, "build_commit", x->build);
     cJSON_AddNumberToObject(o, "threads", x->threads);
     cJSON_AddStringToObject(o, "test", test);
     cJSON_AddNumberToObject(o, "n_prompt", x->test.n_prompt);

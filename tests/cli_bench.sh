@@ -8,6 +8,11 @@ if grep -q "| stories260K |" "$TMP/out" && grep -q "tg8 @ d8" "$TMP/out" && grep
 else bad "bench table" "$(cat "$TMP/out")"; fi
 expect_ok "bench json" $SLM bench -m $M -p 8 -n 4 -r 1 -o json --bandwidth 10
 if grep -q '"roofline_pct"' "$TMP/out" && grep -q '"gflops"' "$TMP/out"; then ok "json fields"; else bad "json fields" "$(head -c 300 "$TMP/out")"; fi
+# each result names the build and the CPU, as `slm --version` does
+commit=$($SLM --version | sed -n 's/^slm \([^,]*\), built with .*/\1/p')
+if [ -n "$commit" ] && grep -q "\"build_commit\":[[:space:]]*\"$commit\"" "$TMP/out" && grep -q '"hardware":[[:space:]]*"[^"]' "$TMP/out"; then
+    ok "json build and hardware"
+else bad "json build and hardware" "commit '$commit'; $(grep -E 'build_commit|hardware' "$TMP/out" | head -2)"; fi
 expect_ok "bench csv" $SLM bench -m $M -p 0 -n 4 -r 1 -o csv --bandwidth 10 --kv-type f32,f16
 if [ "$(grep -c '^stories260K,' "$TMP/out")" -eq 2 ]; then ok "csv rows"; else bad "csv rows" "$(cat "$TMP/out")"; fi
 expect_ok "bench pp+tg" $SLM bench -m $M -p 0 -n 0 -pg 16,8 -pg 4,2 -d 0,8 -r 2 --bandwidth 10

@@ -34,6 +34,9 @@ expect_ok "info q4_0" $SLM info -m "$TMP/q4"
 if grep -q "^parameters    260032 " "$TMP/out" && grep -q "q4_0 *204288 parameters" "$TMP/out"; then ok "info q4_0 parameters"; else bad "info q4_0 parameters" "$(cat "$TMP/out")"; fi
 expect_ok "help" $SLM --help
 expect_ok "run help" $SLM run --help
+expect_ok "version" $SLM --version
+if grep -Eq "^slm [^ ,]+, built with (gcc|clang) " "$TMP/out" && grep -Eq "^CPU kernels: (avx512|avx2|scalar) on .+; CUDA backend: (built in|not built)$" "$TMP/out"
+then ok "version lines"; else bad "version lines" "$(cat "$TMP/out")"; fi
 
 # bad input
 expect_fail "no command" "no command given" $SLM

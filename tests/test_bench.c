@@ -141,6 +141,8 @@ static slm_bench_result sample(const char *model, int threads, int depth, int ge
     r.weights = 7e8;
     r.kv_bytes = 1 << 20;
     r.peak_rss = 8e8;
+    snprintf(r.build, sizeof r.build, "0123abcd");
+    snprintf(r.hardware, sizeof r.hardware, "CPU \"X\", 2 cores");
     return r;
 }
 
@@ -170,6 +172,9 @@ static void test_output_formats(void) {
     for (char *p = buf; *p; p++) lines += *p == '\n';
     CHECK(lines == 5 && !strncmp(buf, "model,type,", 11), "csv: %d lines\n%s", lines, buf);
     CHECK(strstr(buf, ",pp512+tg128,512,128,0,5,"), "csv pp+tg row:\n%s", buf);
+    /* the build and the hardware end each row, the name quoted as one field */
+    CHECK(strstr(buf, ",device,build_commit,hardware\n") && strstr(buf, ",cpu,0123abcd,\"CPU \"\"X\"\", 2 cores\"\n"), "csv build and hardware:\n%s",
+          buf);
     free(buf);
     f = open_memstream(&buf, &len);
     slm_bench_print(f, r, 4, SLM_BENCH_JSON);
@@ -181,6 +186,9 @@ static void test_output_formats(void) {
         CHECK(cJSON_GetObjectItem(o, "depth")->valueint == 2048, "json depth");
         CHECK(fabs(cJSON_GetObjectItem(o, "roofline_pct")->valuedouble - 90.1) < 1e-9, "json roofline");
         CHECK(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 2), "gflops") != NULL, "json pp has gflops");
+        CHECK(!strcmp(cJSON_GetObjectItem(o, "build_commit")->valuestring, "0123abcd") &&
+                  !strcmp(cJSON_GetObjectItem(o, "hardware")->valuestring, "CPU \"X\", 2 cores"),
+              "json build and hardware");
         cJSON *pg = cJSON_GetArrayItem(j, 3);
         CHECK(!strcmp(cJSON_GetObjectItem(pg, "test")->valuestring, "pp512+tg128") && !cJSON_GetObjectItem(pg, "gflops") &&
                   !cJSON_GetObjectItem(pg, "roofline_pct"),

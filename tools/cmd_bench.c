@@ -11,6 +11,7 @@
 #include "../kernels/cuda/backend_cuda.h"
 #endif
 #include "../runtime/error.h"
+#include "../runtime/version.h"
 #include "cli.h"
 
 static const char usage[] =
@@ -301,6 +302,8 @@ static void run_tests(slm_model *m, const char *name, const char *note, const ch
                 snprintf(x->type, sizeof x->type, "%s", type);
                 snprintf(x->kv_type, sizeof x->kv_type, "%s", kv_f16 ? "f16" : "f32");
                 snprintf(x->device, sizeof x->device, "%s", o->cuda ? "cuda" : "cpu");
+                snprintf(x->build, sizeof x->build, "%s", slm_build_commit());
+                snprintf(x->hardware, sizeof x->hardware, "%s", o->cuda ? gpu_name : slm_cpu_name());
                 x->params = k.params;
                 x->weights = k.weights;
                 x->kv_bytes = k.kv_total;
@@ -439,13 +442,15 @@ int cmd_bench(int argc, char **argv) {
                 }
 
     if (o.fmt == SLM_BENCH_MD) {
-        if (o.cuda) printf("slm bench: CUDA kernels on %s; roofline bandwidth %s %.1f GB/s", gpu_name,
+        printf("slm bench, build %s: ", slm_build_commit());
+        if (o.cuda) printf("CUDA kernels on %s; roofline bandwidth %s %.1f GB/s", gpu_name,
                            o.bandwidth > 0 ? "given:" : "measured (device read probe):", gpu_gbps);
         else if (o.bandwidth > 0)
-            printf("slm bench: %s, CPU kernels; roofline bandwidth given: %.1f GB/s", slm_isa_name(slm_isa_best()), o.bandwidth);
+            printf("%s CPU kernels on %s; roofline bandwidth given: %.1f GB/s", slm_isa_name(slm_isa_best()), slm_cpu_name(),
+                   o.bandwidth);
         else
-            printf("slm bench: %s, CPU kernels; roofline bandwidth: the BW column, read by the probe just before each "
-                   "model was built", slm_isa_name(slm_isa_best()));
+            printf("%s CPU kernels on %s; roofline bandwidth: the BW column, read by the probe just before each "
+                   "model was built", slm_isa_name(slm_isa_best()), slm_cpu_name());
         printf("\n\n");
     }
     slm_bench_print(stdout, rs.r, rs.n, o.fmt);

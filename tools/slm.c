@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../kernels/cpu/cpu_features.h"
+#include "../runtime/version.h"
 #include "cli.h"
 
 static const struct {
@@ -21,7 +23,8 @@ static const struct {
 };
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: slm COMMAND [options]   (slm COMMAND --help for its options)\n\ncommands:\n");
+    fprintf(f, "usage: slm COMMAND [options]   (slm COMMAND --help for its options)\n"
+               "       slm --version           the build and the kernels this CPU runs\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].help);
 }
@@ -30,6 +33,16 @@ int main(int argc, char **argv) {
     if (argc < 2) die("no command given (slm --help lists them)");
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("slm %s, built with %s\n", slm_build_commit(), slm_build_compiler());
+#ifdef SLM_CUDA
+        const char *cuda = "built in";
+#else
+        const char *cuda = "not built";
+#endif
+        printf("CPU kernels: %s on %s; CUDA backend: %s\n", slm_isa_name(slm_isa_best()), slm_cpu_name(), cuda);
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

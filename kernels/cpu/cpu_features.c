@@ -41,6 +41,27 @@ const char *slm_isa_name(slm_isa isa) {
     }
 }
 
+const char *slm_cpu_name(void) {
+    static char name[128];
+    if (name[0]) return name;
+    snprintf(name, sizeof name, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return name;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        const char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) || !colon) continue;
+        const char *v = colon + 1;
+        while (*v == ' ' || *v == '\t') v++;
+        size_t n = strcspn(v, "\n");
+        while (n > 0 && v[n - 1] == ' ') n--;
+        if (n > 0) snprintf(name, sizeof name, "%.*s", (int)n, v);
+        break;
+    }
+    fclose(f);
+    return name;
+}
+
 int slm_physical_cores(void) {
     /* Count distinct (physical id, core id) pairs; fall back to the online CPU count. */
     FILE *f = fopen("/proc/cpuinfo", "r");

@@ -16,6 +16,8 @@ const slm_cpu_features *slm_cpu(void);
 /* The widest ISA to use: the best the CPU has, lowered by SLM_ISA=scalar|avx2|avx512 in the environment. */
 slm_isa slm_isa_best(void);
 const char *slm_isa_name(slm_isa isa);
+/* The CPU's name as /proc/cpuinfo gives it ("model name"), or "unknown CPU". */
+const char *slm_cpu_name(void);
 /* Physical cores (SMT siblings counted once), at least 1. */
 int slm_physical_cores(void);
 
