@@ -260,8 +260,8 @@ static slm_bench_result *new_result(results *rs) {
 
 /* Every test of the options on one model: the depths, each with its pp tests, its tg tests, then its
  * pp+tg tests. */
-static void run_tests(slm_model *m, const char *name, const char *note, const char *type, int kv_f16, int threads,
-                      double gbps, const bench_opts *o, results *rs) {
+/* Positions the longest test fills: its depth and its tokens. */
+static int tests_ctx(const bench_opts *o) {
     int ctx = 1;
     for (int d = 0; d < o->n_depths; d++) {
         for (int i = 0; i < o->n_prompts; i++)
@@ -271,6 +271,12 @@ static void run_tests(slm_model *m, const char *name, const char *note, const ch
         for (int i = 0; i < o->n_pg; i++)
             if (o->depths[d] + o->pg[i][0] + o->pg[i][1] > ctx) ctx = o->depths[d] + o->pg[i][0] + o->pg[i][1];
     }
+    return ctx;
+}
+
+static void run_tests(slm_model *m, const char *name, const char *note, const char *type, int kv_f16, int threads,
+                      double gbps, const bench_opts *o, results *rs) {
+    int ctx = tests_ctx(o);
     int max = slm_model_config(m)->max_position_embeddings;
     if (max > 0 && ctx > max) die("%s: the tests need %d positions (depth + tokens), the model has %d", name, ctx, max);
     slm_session *s = slm_session_new(m, ctx);
@@ -429,11 +435,14 @@ int cmd_bench(int argc, char **argv) {
                         name = p->name;
                         note = p->unsupported;
                         type = slm_dtype_name(o.types[ty]);
-                        double need = slm_preset_params(p) * bytes_per_weight(o.types[ty]);
+                        /* the weights, and the KV cache as far as the longest test fills it */
+                        double kv_bytes = 2.0 * p->layers * p->kv_heads * p->head_dim * slm_kv_value_bytes(o.kv_f16[kv]) *
+                                    tests_ctx(&o);
+                        double need = slm_preset_params(p) * bytes_per_weight(o.types[ty]) + kv_bytes;
                         size_t avail = slm_bench_mem_available();
                         if (avail && need > 0.9 * (double)avail)
-                            die("%s %s: needs %.1f GB of memory, %.1f GB are available", name, type, need / 1e9,
-                                avail / 1e9);
+                            die("%s %s: needs %.1f GB of memory (%.1f GB of it the KV cache), %.1f GB are available",
+                                name, type, need / 1e9, kv_bytes / 1e9, avail / 1e9);
                         if (o.progress) fprintf(stderr, "bench: building %s %s (%.2f GB)\n", name, type, need / 1e9);
                         if (slm_bench_preset_model(&m, p, o.types[ty], o.seed, &lo)) die("%s: %s", name, slm_error());
                     }
