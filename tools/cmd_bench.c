@@ -279,10 +279,16 @@ static void run_tests(slm_model *m, const char *name, const char *note, const ch
     int ctx = tests_ctx(o);
     int max = slm_model_config(m)->max_position_embeddings;
     if (max > 0 && ctx > max) die("%s: the tests need %d positions (depth + tokens), the model has %d", name, ctx, max);
-    slm_session *s = slm_session_new(m, ctx);
-    if (!s) die("%s: %s", name, slm_error());
     slm_bench_costs k;
     slm_bench_model_costs(m, kv_f16, ctx, &k);
+    /* the cache is filled as the tests run: refused here rather than by the kernel's OOM killer later (on the
+     * CPU; a GPU's cache lives in its own memory) */
+    size_t avail = slm_bench_mem_available();
+    if (!o->cuda && avail && k.kv_total > 0.9 * (double)avail)
+        die("%s: the KV cache of %d positions needs %.1f GB of memory, %.1f GB are available", name, ctx, k.kv_total / 1e9,
+            avail / 1e9);
+    slm_session *s = slm_session_new(m, ctx);
+    if (!s) die("%s: %s", name, slm_error());
     if (o->cuda && strcmp(slm_model_backend(m), "cuda")) die("%s: the model did not go to the GPU", name);
     double *tps = malloc((size_t)o->reps * sizeof *tps);
     if (!tps) die("out of memory");
@@ -435,9 +441,10 @@ int cmd_bench(int argc, char **argv) {
                         name = p->name;
                         note = p->unsupported;
                         type = slm_dtype_name(o.types[ty]);
-                        /* the weights, and the KV cache as far as the longest test fills it */
-                        double kv_bytes = 2.0 * p->layers * p->kv_heads * p->head_dim * slm_kv_value_bytes(o.kv_f16[kv]) *
-                                    tests_ctx(&o);
+                        /* the weights, and on the CPU the KV cache as far as the longest test fills it */
+                        double kv_bytes = 2.0 * p->layers * p->kv_heads * p->head_dim *
+                                          slm_kv_value_bytes(o.kv_f16[kv]) * tests_ctx(&o);
+                        if (o.cuda) kv_bytes = 0;
                         double need = slm_preset_params(p) * bytes_per_weight(o.types[ty]) + kv_bytes;
                         size_t avail = slm_bench_mem_available();
                         if (avail && need > 0.9 * (double)avail)
