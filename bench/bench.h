@@ -116,6 +116,7 @@ typedef struct {
     int threads;
     slm_bench_test test;
     double mean, sd;    /* tokens/s */
+    double *samples;    /* tokens/s of each repetition, test.reps of them (NULL: not kept); owned by the caller */
     double bytes_per_token, gbps, roofline_tps, roofline_pct; /* tg */
     double gflops;      /* pp; a pp+tg test has neither this nor a roofline */
     double peak_rss;    /* bytes */

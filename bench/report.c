@@ -93,6 +93,7 @@ static cJSON *result_object(const slm_bench_result *x) {
     cJSON_AddNumberToObject(o, "reps", x->test.reps);
     cJSON_AddNumberToObject(o, "tps_mean", x->mean);
     cJSON_AddNumberToObject(o, "tps_sd", x->sd);
+    if (x->samples) cJSON_AddItemToObject(o, "samples_tps", cJSON_CreateDoubleArray(x->samples, x->test.reps));
     if (is_tg(x)) {
         cJSON_AddNumberToObject(o, "bytes_per_token", x->bytes_per_token);
         cJSON_AddNumberToObject(o, "bandwidth_gbps", x->gbps);

@@ -7,7 +7,8 @@ expect_ok "bench stories260K" $SLM bench -m $M -p 16 -n 8 -d 0,8 -r 2 -t 1,2 --b
 if grep -q "| stories260K |" "$TMP/out" && grep -q "tg8 @ d8" "$TMP/out" && grep -q "pp16" "$TMP/out"; then ok "bench table"
 else bad "bench table" "$(cat "$TMP/out")"; fi
 expect_ok "bench json" $SLM bench -m $M -p 8 -n 4 -r 1 -o json --bandwidth 10
-if grep -q '"roofline_pct"' "$TMP/out" && grep -q '"gflops"' "$TMP/out"; then ok "json fields"; else bad "json fields" "$(head -c 300 "$TMP/out")"; fi
+if grep -q '"roofline_pct"' "$TMP/out" && grep -q '"gflops"' "$TMP/out" && [ "$(grep -c '"samples_tps"' "$TMP/out")" -eq 2 ]; then ok "json fields"
+else bad "json fields" "$(head -c 300 "$TMP/out")"; fi
 # each result names the build and the CPU, as `slm --version` does
 commit=$($SLM --version | sed -n 's/^slm \([^,]*\), built with .*/\1/p')
 if [ -n "$commit" ] && grep -q "\"build_commit\":[[:space:]]*\"$commit\"" "$TMP/out" && grep -q '"hardware":[[:space:]]*"[^"]' "$TMP/out"; then

@@ -157,6 +157,8 @@ static slm_bench_result sample_pg(const char *model) {
 static void test_output_formats(void) {
     slm_bench_result r[4] = {sample("llama-3.2-1b", 2, 0, 128), sample("llama-3.2-1b", 2, 2048, 128), sample("llama-3.2-1b", 2, 0, 0),
                              sample_pg("llama-3.2-1b")};
+    double reps[5] = {98.5, 101.5, 99, 100, 101};
+    r[1].samples = reps;
     char *buf;
     size_t len;
     FILE *f = open_memstream(&buf, &len);
@@ -186,6 +188,10 @@ static void test_output_formats(void) {
         CHECK(cJSON_GetObjectItem(o, "depth")->valueint == 2048, "json depth");
         CHECK(fabs(cJSON_GetObjectItem(o, "roofline_pct")->valuedouble - 90.1) < 1e-9, "json roofline");
         CHECK(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 2), "gflops") != NULL, "json pp has gflops");
+        cJSON *samples = cJSON_GetObjectItem(o, "samples_tps");
+        CHECK(cJSON_GetArraySize(samples) == 5 && cJSON_GetArrayItem(samples, 1)->valuedouble == 101.5 &&
+                  !cJSON_GetObjectItem(cJSON_GetArrayItem(j, 0), "samples_tps"),
+              "json: each repetition's tokens/s where kept");
         CHECK(!strcmp(cJSON_GetObjectItem(o, "build_commit")->valuestring, "0123abcd") &&
                   !strcmp(cJSON_GetObjectItem(o, "hardware")->valuestring, "CPU \"X\", 2 cores"),
               "json build and hardware");

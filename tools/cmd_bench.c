@@ -322,6 +322,9 @@ static void run_tests(slm_model *m, const char *name, const char *note, const ch
                 x->threads = threads;
                 x->test = t;
                 slm_bench_stats(tps, o->reps, &x->mean, &x->sd);
+                x->samples = malloc((size_t)o->reps * sizeof *x->samples);
+                if (!x->samples) die("out of memory");
+                memcpy(x->samples, tps, (size_t)o->reps * sizeof *tps);
                 x->gbps = gbps;
                 if (kind == 1) {
                     /* token i of the test attends over depth + i + 1 positions; the mean of those */
@@ -473,6 +476,7 @@ int cmd_bench(int argc, char **argv) {
     if (o.compare) slm_bench_compare(stdout, rs.r, rs.n, pub, npub, o.published);
     if (o.svg && slm_bench_svg(o.svg, rs.r, rs.n)) die("%s", slm_error());
     free(pub);
+    for (int i = 0; i < rs.n; i++) free(rs.r[i].samples);
     free(rs.r);
     return 0;
 }
