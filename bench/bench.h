@@ -78,6 +78,8 @@ double slm_roofline_tps(double gbps, double bytes_per_token);
 double slm_roofline_pp_flops(const slm_config *c, int n, int depth);
 /* Bytes per KV value for kv_f16 (2) or not (4). */
 int slm_kv_value_bytes(int kv_f16);
+/* Bytes of K and V per cached position, all layers of config c. */
+double slm_kv_bytes_per_pos(const slm_config *c, int kv_f16);
 /* The costs of model m with a session of ctx positions. */
 void slm_bench_model_costs(const slm_model *m, int kv_f16, int ctx, slm_bench_costs *k);
 
@@ -126,6 +128,8 @@ typedef enum { SLM_BENCH_MD = 0, SLM_BENCH_JSON, SLM_BENCH_JSONL, SLM_BENCH_CSV 
 
 /* "pp512", "tg128", "pp512+tg128", with " @ d2048" when the depth is not 0. */
 void slm_bench_test_name(const slm_bench_test *t, char *buf, size_t size);
+/* The same without the depth: what tests at several depths have in common. */
+void slm_bench_test_kind(const slm_bench_test *t, char *buf, size_t size);
 void slm_bench_print(FILE *f, const slm_bench_result *r, int n, slm_bench_format fmt);
 /* Tokens/s against context depth (when several depths were run) or threads. Returns 0 or -1 (slm_error). */
 int slm_bench_svg(const char *path, const slm_bench_result *r, int n);

@@ -122,9 +122,7 @@ void slm_bench_compare(FILE *f, const slm_bench_result *r, int n, const slm_publ
         char test[64], run[160], kind[64];
         int tg = x->test.n_prompt == 0, pg = x->test.n_prompt > 0 && x->test.n_gen > 0;
         slm_bench_test_name(&x->test, test, sizeof test);
-        slm_bench_test kt = x->test;
-        kt.depth = 0;
-        slm_bench_test_name(&kt, kind, sizeof kind);
+        slm_bench_test_kind(&x->test, kind, sizeof kind);
         snprintf(run, sizeof run, "%s %s t%d %s", x->model, x->type, x->threads, test);
         /* rows of the same format first, then the others */
         for (int pass = 0; pass < 2; pass++)

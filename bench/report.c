@@ -5,6 +5,12 @@
 
 #include "bench.h"
 
+void slm_bench_test_kind(const slm_bench_test *t, char *buf, size_t size) {
+    slm_bench_test k = *t;
+    k.depth = 0;
+    slm_bench_test_name(&k, buf, size);
+}
+
 void slm_bench_test_name(const slm_bench_test *t, char *buf, size_t size) {
     int n = 0;
     if (t->n_prompt > 0 && t->n_gen > 0) n = snprintf(buf, size, "pp%d+tg%d", t->n_prompt, t->n_gen);

@@ -27,9 +27,13 @@ void slm_bench_model_costs(const slm_model *m, int kv_f16, int ctx, slm_bench_co
     k->weights = mats + embed + head + norms;
     /* a tied embedding is read whole as the LM head; otherwise the head, and one row of the embedding */
     k->weights_read = mats + (c->tie_word_embeddings ? embed : head + row) + norms;
-    k->kv_per_pos = 2.0 * c->n_layers * c->n_kv_heads * c->head_dim * slm_kv_value_bytes(kv_f16);
+    k->kv_per_pos = slm_kv_bytes_per_pos(c, kv_f16);
     k->kv_total = k->kv_per_pos * ctx;
     k->params = (double)slm_model_params(m);
+}
+
+double slm_kv_bytes_per_pos(const slm_config *c, int kv_f16) {
+    return 2.0 * c->n_layers * c->n_kv_heads * c->head_dim * slm_kv_value_bytes(kv_f16);
 }
 
 double slm_roofline_tg_bytes(const slm_bench_costs *k, double ctx) { return k->weights_read + k->kv_per_pos * ctx; }

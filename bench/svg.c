@@ -15,9 +15,7 @@ static const char *colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#946
 /* The series a result belongs to: everything but the x value. */
 static void series_key(const slm_bench_result *r, int by_depth, char *buf, size_t size) {
     char kind[64];
-    slm_bench_test t = r->test;
-    t.depth = 0;
-    slm_bench_test_name(&t, kind, sizeof kind);
+    slm_bench_test_kind(&r->test, kind, sizeof kind);
     if (by_depth) snprintf(buf, size, "%s %s kv %s %s t%d", r->model, r->type, r->kv_type, kind, r->threads);
     else snprintf(buf, size, "%s %s kv %s %s d%d", r->model, r->type, r->kv_type, kind, r->test.depth);
 }

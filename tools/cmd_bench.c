@@ -445,9 +445,9 @@ int cmd_bench(int argc, char **argv) {
                         note = p->unsupported;
                         type = slm_dtype_name(o.types[ty]);
                         /* the weights, and on the CPU the KV cache as far as the longest test fills it */
-                        double kv_bytes = 2.0 * p->layers * p->kv_heads * p->head_dim *
-                                          slm_kv_value_bytes(o.kv_f16[kv]) * tests_ctx(&o);
-                        if (o.cuda) kv_bytes = 0;
+                        slm_config pc;
+                        slm_preset_config(p, &pc);
+                        double kv_bytes = o.cuda ? 0 : slm_kv_bytes_per_pos(&pc, o.kv_f16[kv]) * tests_ctx(&o);
                         double need = slm_preset_params(p) * bytes_per_weight(o.types[ty]) + kv_bytes;
                         size_t avail = slm_bench_mem_available();
                         if (avail && need > 0.9 * (double)avail)
