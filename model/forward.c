@@ -26,9 +26,14 @@ int slm_forward(slm_session *s, const int *tokens, int n, float *logits, int all
     b->upload(b, s->cos_t, s->cos_h, (size_t)n * (hd / 2) * sizeof(float));
     b->upload(b, s->sin_t, s->sin_h, (size_t)n * (hd / 2) * sizeof(float));
 
-    b->embed(b, s->x, &w->embed, tokens, n);
+    /* A backend that records a decoding step (CUDA graphs) replays it at later steps of the same
+     * kind: then only the uploads above and the downloads below are done here. */
+    int replayed = b->step_begin ? b->step_begin(b, s, tokens, n, s->pos, logits != NULL) : 0;
+    if (replayed < 0) return -1;
 
-    for (int l = 0; l < c->n_layers; l++) {
+    if (!replayed) b->embed(b, s->x, &w->embed, tokens, n);
+
+    for (int l = 0; l < c->n_layers && !replayed; l++) {
         const slm_layer_weights *L = &w->layers[l];
 
         /* attention */
@@ -56,12 +61,16 @@ int slm_forward(slm_session *s, const int *tokens, int n, float *logits, int all
         int first = all ? 0 : n - 1;
         for (int r = first; r < n; r += SLM_HEAD_ROWS) {
             int rows = n - r < SLM_HEAD_ROWS ? n - r : SLM_HEAD_ROWS;
-            b->rmsnorm(b, s->xb, s->x + (size_t)r * hidden, w->final_norm, rows, hidden, eps);
-            b->matmul(b, s->logits, s->xb, rows, &w->lm_head, NULL);
+            if (!replayed) {
+                b->rmsnorm(b, s->xb, s->x + (size_t)r * hidden, w->final_norm, rows, hidden, eps);
+                b->matmul(b, s->logits, s->xb, rows, &w->lm_head, NULL);
+            }
+            if (b->step_end) b->step_end(b);
             b->download(b, logits + (size_t)(r - first) * c->vocab_size, s->logits,
                         (size_t)rows * c->vocab_size * sizeof(float));
         }
     }
+    if (b->step_end) b->step_end(b);
     if (b->sync(b)) return -1;
     s->pos += n;
     return 0;

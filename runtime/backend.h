@@ -42,6 +42,16 @@ struct slm_backend {
     /* Waits for queued work; 0, or -1 with slm_error() naming the first failed call. */
     int (*sync)(slm_backend *b);
 
+    /* Optional (NULL where a backend has none): replaying a recorded step. The forward pass calls
+     * step_begin once a step's rotary tables are uploaded and before its first op, with the step's
+     * session, tokens, position and whether it computes logits. 1: the backend replayed what it
+     * recorded at an earlier step of the same kind, and the caller skips every op up to the
+     * downloads of the logits; 0: the caller runs the ops (which the backend may be recording);
+     * -1: failure, with slm_error(). step_end follows the last op before the first download (it may
+     * come more than once, and does nothing when nothing is being recorded). */
+    int (*step_begin)(slm_backend *b, const void *session, const int *tokens, int n, int pos0, int head);
+    void (*step_end)(slm_backend *b);
+
     slm_kv *(*kv_new)(slm_backend *b, const slm_config *c, int ctx);
     void (*kv_free)(slm_backend *b, slm_kv *kv);
     void (*destroy)(slm_backend *b);

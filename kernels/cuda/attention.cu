@@ -12,7 +12,7 @@ enum { ATT_THREADS = 128, MAX_TARGET_SPLITS = 64, KEYS_PER_LANE = SLM_CUDA_MAX_H
 
 /* Longest slice of history one split block takes: its scores ([group][chunk] floats) stay within
  * 32 KiB of shared memory. A multiple of 32. */
-static int chunk_max(int group) {
+static __host__ __device__ int chunk_max(int group) {
     int c = (8192 / group) & ~31;
     return c < 32 ? 32 : c > 2048 ? 2048 : c;
 }
@@ -20,6 +20,28 @@ static int chunk_max(int group) {
 static int max_splits(int ctx, int group) {
     int need = (ctx + chunk_max(group) - 1) / chunk_max(group);
     return need > MAX_TARGET_SPLITS ? need : MAX_TARGET_SPLITS;
+}
+
+/* How a decoding step's history is split: slices of `chunk` positions from `lo`, `splits` of them,
+ * enough for about two blocks per SM, at least 32 positions each, at most chunk_max. The host plans
+ * a step it launches itself; a recorded step (CUDA graph) is replayed at other positions, so its
+ * kernels read the position from device memory and plan the same way there. */
+typedef struct {
+    int lo, chunk, splits;
+} split_plan;
+
+static __host__ __device__ split_plan plan_splits(int pos0, int n, int window, int n_kv, int group, int sms) {
+    split_plan p;
+    p.lo = window > 0 && pos0 + 1 > window ? pos0 + 1 - window : 0;
+    int total = pos0 + n - p.lo, cmax = chunk_max(group);
+    int target = (2 * sms + n_kv * n - 1) / (n_kv * n);
+    if (target > MAX_TARGET_SPLITS) target = MAX_TARGET_SPLITS;
+    if (target > (total + 31) / 32) target = (total + 31) / 32;
+    if (target < (total + cmax - 1) / cmax) target = (total + cmax - 1) / cmax;
+    if (target < 1) target = 1;
+    p.chunk = ((total + target - 1) / target + 31) & ~31;
+    p.splits = (total + p.chunk - 1) / p.chunk;
+    return p;
 }
 
 size_t slm_cuda_attention_partials(const slm_cuda_kv *kv) {
@@ -30,9 +52,10 @@ size_t slm_cuda_attention_partials(const slm_cuda_kv *kv) {
 /* Work split: one thread per cached value written (1-D grid over n·n_kv·head_dim); the new rows of
  * k and v [n][n_kv][hd] go to positions pos0.. of each KV head. A plain scatter of contiguous runs. */
 __global__ void kv_append_kernel(float *K, float *V, const float *__restrict__ k, const float *__restrict__ v, int n,
-                                 int n_kv, int hd, int ctx, int pos0) {
+                                 int n_kv, int hd, int ctx, int pos0, const int *pos_dev) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (size_t)n * n_kv * hd) return;
+    if (pos_dev) pos0 = *pos_dev;
     int d = (int)(i % hd);
     size_t tg = i / hd;
     int g = (int)(tg % n_kv), t = (int)(tg / n_kv);
@@ -48,20 +71,36 @@ typedef struct {
     int n, pos0, n_heads, n_kv, hd, ctx, window;
     float scale;
     int lo, chunk, splits; /* split kernel: history from lo in slices of chunk positions */
+    const int *pos_dev;    /* a recorded step: pos0 is read here, and lo, chunk, splits planned from it */
+    int sms;
 } attn_args;
+
+/* A recorded step's position and split, as the host would have given them. */
+static __device__ void resolve_position(attn_args &a) {
+    if (!a.pos_dev) return;
+    a.pos0 = *a.pos_dev;
+    split_plan p = plan_splits(a.pos0, a.n, a.window, a.n_kv, a.n_heads / a.n_kv, a.sms);
+    a.lo = p.lo;
+    a.chunk = p.chunk;
+    a.splits = p.splits;
+}
 
 /* Work split: grid (n_kv, splits, n): one block per KV head, slice of the history and query token,
  * 128 threads. The block serves the `group` query heads that share its KV head, so each K and V row
  * of the slice is read from memory once for the whole group (GQA). Splitting the history over blocks
  * (flash decoding) keeps every SM busy even with one token and few KV heads; each block leaves, per
  * query head, the max and sum of its slice's softmax and the unnormalised output, and
- * attn_combine_kernel merges the slices.
+ * attn_combine_kernel merges the slices. A history short enough for one slice (the first few
+ * hundred positions) is written out directly, and the merge is not launched.
  * Inside the block: warps take positions in turn (lanes split the head dimension: a K row is one
  * coalesced read held in registers) and compute the scores of the whole group; then each warp takes
  * a query head's softmax over the slice; then threads take (head, dimension) pairs and sum
  * probability·V over the slice (consecutive threads on consecutive dimensions: coalesced V reads). */
-__global__ void __launch_bounds__(ATT_THREADS) attn_split_kernel(attn_args a) {
+__global__ void __launch_bounds__(ATT_THREADS) attn_split_kernel(attn_args args) {
     extern __shared__ float sm[];
+    attn_args a = args;
+    resolve_position(a);
+    if ((int)blockIdx.y >= a.splits) return; /* a recorded step launches the most slices it may need */
     const int group = a.n_heads / a.n_kv, hd = a.hd;
     float *qs = sm;                    /* [group][hd] */
     float *sc = qs + group * hd;       /* [group][chunk] */
@@ -125,6 +164,10 @@ __global__ void __launch_bounds__(ATT_THREADS) attn_split_kernel(attn_args a) {
         const float *sg = sc + gi * a.chunk;
         float acc = 0.0f;
         for (int p = 0; p < len; p++) acc += sg[p] * Vg[(size_t)p * hd + d];
+        if (a.splits == 1) { /* the whole history: the result itself, with no merge to follow */
+            a.out[((size_t)t * a.n_heads + (size_t)g * group + gi) * hd + d] = acc / ml[2 * gi + 1];
+            continue;
+        }
         float *pp = pbase + gi * stride;
         pp[d] = acc;
         if (d == 0) {
@@ -137,7 +180,10 @@ __global__ void __launch_bounds__(ATT_THREADS) attn_split_kernel(attn_args a) {
 /* Work split: grid (n_heads, n): one block per query head and token, threads over the head
  * dimension. Every thread reads the splits' (max, sum) pairs itself (a few dozen floats, cached),
  * which saves a reduction and any synchronisation. */
-__global__ void attn_combine_kernel(attn_args a) {
+__global__ void attn_combine_kernel(attn_args args) {
+    attn_args a = args;
+    resolve_position(a);
+    if (a.splits == 1) return; /* attn_split_kernel wrote the result */
     const int h = blockIdx.x, t = blockIdx.y, hd = a.hd;
     const float *pb = a.part + ((size_t)t * a.n_heads + h) * a.splits * (hd + 2);
     float M = -INFINITY;
@@ -247,7 +293,7 @@ __global__ void __launch_bounds__(ATT_THREADS) attn_prefill_kernel(attn_args a, 
 }
 
 int slm_cuda_attention(slm_cuda_ctx *c, slm_cuda_kv *kv, int layer, float *out, const float *q, const float *k,
-                       const float *v, int n, int pos0, float *partials) {
+                       const float *v, int n, int pos0, float *partials, const int *pos_dev) {
     if (c->failed) return -1;
     const int hd = kv->head_dim, n_kv = kv->n_kv, ctx = kv->ctx;
     if (n <= 0) return 0;
@@ -269,28 +315,33 @@ int slm_cuda_attention(slm_cuda_ctx *c, slm_cuda_kv *kv, int layer, float *out, 
     a.window = kv->window;
     a.scale = 1.0f / sqrtf((float)hd);
     a.lo = a.chunk = a.splits = 0;
+    a.pos_dev = NULL;
+    a.sms = c->sms;
 
     size_t count = (size_t)n * n_kv * hd;
     kv_append_kernel<<<(unsigned)((count + 255) / 256), 256, 0, c->stream>>>(kv->k + layer_off, kv->v + layer_off, k, v,
-                                                                             n, n_kv, hd, ctx, pos0);
+                                                                             n, n_kv, hd, ctx, pos0, pos_dev);
     if (CUDA_CHECK_LAUNCH(c, "kv_append_kernel")) return -1;
 
     const int group = a.n_heads / n_kv;
     if (n <= SLM_CUDA_MV_MAX) {
-        /* slices: enough blocks for about two per SM, at least 32 positions each, at most chunk_max */
-        a.lo = a.window > 0 && pos0 + 1 > a.window ? pos0 + 1 - a.window : 0;
-        int total = pos0 + n - a.lo, cmax = chunk_max(group);
-        int target = (2 * c->sms + n_kv * n - 1) / (n_kv * n);
-        if (target > MAX_TARGET_SPLITS) target = MAX_TARGET_SPLITS;
-        if (target > (total + 31) / 32) target = (total + 31) / 32;
-        if (target < (total + cmax - 1) / cmax) target = (total + cmax - 1) / cmax;
-        if (target < 1) target = 1;
-        a.chunk = ((total + target - 1) / target + 31) & ~31;
-        a.splits = (total + a.chunk - 1) / a.chunk;
-        size_t smem = ((size_t)group * hd + (size_t)group * a.chunk + 2 * (size_t)group) * sizeof(float);
+        /* a recorded step: as many slices as the longest history needs, and scores room for the longest slice */
+        split_plan p = plan_splits(pos0, n, a.window, n_kv, group, c->sms);
+        int grid_splits = p.splits, chunk = p.chunk;
+        if (pos_dev) {
+            a.pos_dev = pos_dev;
+            grid_splits = max_splits(ctx, group);
+            chunk = chunk_max(group);
+        } else {
+            a.lo = p.lo;
+            a.chunk = p.chunk;
+            a.splits = p.splits;
+        }
+        size_t smem = ((size_t)group * hd + (size_t)group * chunk + 2 * (size_t)group) * sizeof(float);
         if (slm_cuda_smem(c, (const void *)attn_split_kernel, smem, "attn_split_kernel")) return -1;
-        attn_split_kernel<<<dim3(n_kv, a.splits, n), ATT_THREADS, smem, c->stream>>>(a);
+        attn_split_kernel<<<dim3(n_kv, grid_splits, n), ATT_THREADS, smem, c->stream>>>(a);
         if (CUDA_CHECK_LAUNCH(c, "attn_split_kernel")) return -1;
+        if (!pos_dev && a.splits == 1) return 0;
         attn_combine_kernel<<<dim3(a.n_heads, n), ATT_THREADS, 0, c->stream>>>(a);
         return CUDA_CHECK_LAUNCH(c, "attn_combine_kernel");
     }

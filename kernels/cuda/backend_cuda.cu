@@ -18,6 +18,15 @@ extern "C" {
 }
 #include "backend_cuda.h"
 
+/* A decoding step recorded as a CUDA graph (see step_begin). */
+enum { GRAPHS = 4 };
+typedef struct {
+    const void *session; /* with n and head, what the step is recorded for; NULL: a free slot */
+    int n, head;
+    int seen;            /* the step ran once without recording, so every buffer it uses exists */
+    cudaGraphExec_t exec;
+} step_graph;
+
 typedef struct {
     slm_backend base; /* first, so a slm_backend* is a cuda_backend* */
     slm_cuda_ctx ctx;
@@ -27,6 +36,10 @@ typedef struct {
     size_t tokens_size;
     float *partials; /* split attention: per-slice results */
     size_t partials_size;
+    int *step;       /* a recorded step's inputs: its position, then its tokens */
+    step_graph graphs[GRAPHS];
+    step_graph *recording; /* the step being recorded, if any */
+    int graphs_off;        /* SLM_CUDA_GRAPHS=0 */
 } cuda_backend;
 
 static cuda_backend *cu(slm_backend *b) { return (cuda_backend *)b; }
@@ -87,9 +100,12 @@ static void *dev_alloc(cuda_backend *cb, size_t bytes) {
     return p;
 }
 
+static void drop_graphs(cuda_backend *cb);
+
 static void dev_free(cuda_backend *cb, void *p) {
     if (!p) return;
     slm_cuda_ctx *c = &cb->ctx;
+    drop_graphs(cb); /* a recorded step may use p; whatever takes its place would be somewhere else */
     /* queued kernels may still use p */
     cudaError_t e = cudaStreamSynchronize(c->stream);
     if (!c->failed) CUDA_CHECK(c, e);
@@ -268,6 +284,10 @@ static void cuda_matmul(slm_backend *b, float *out, const float *x, int n, const
 static void cuda_embed(slm_backend *b, float *out, const slm_mat *table, const int *tokens, int n) {
     cuda_backend *cb = cu(b);
     if (cb->ctx.failed || n <= 0) return;
+    if (cb->recording) { /* step_begin has put the tokens in place, and a recording cannot wait for a copy */
+        slm_cuda_embed(&cb->ctx, out, table, cb->step + 1, n);
+        return;
+    }
     if (grow(cb, (void **)&cb->tokens, &cb->tokens_size, (size_t)n * sizeof(int), "growth of the token buffer", 1))
         return;
     if (copy_in(cb, cb->tokens, tokens, (size_t)n * sizeof(int)) == 0) slm_cuda_embed(&cb->ctx, out, table, cb->tokens, n);
@@ -285,7 +305,8 @@ static void cuda_rope(slm_backend *b, float *x, const float *cos_t, const float 
 static void cuda_attention(slm_backend *b, slm_kv *kv, int layer, float *out, const float *q, const float *k,
                            const float *v, int n, int pos0) {
     cuda_backend *cb = cu(b);
-    slm_cuda_attention(&cb->ctx, (slm_cuda_kv *)kv, layer, out, q, k, v, n, pos0, cb->partials);
+    slm_cuda_attention(&cb->ctx, (slm_cuda_kv *)kv, layer, out, q, k, v, n, pos0, cb->partials,
+                       cb->recording ? cb->step : NULL);
 }
 
 static void cuda_swiglu(slm_backend *b, float *out, const float *gate, const float *up, int n) {
@@ -346,11 +367,90 @@ static slm_kv *cuda_kv_new(slm_backend *b, const slm_config *c, int ctx) {
     return (slm_kv *)kv;
 }
 
+/* ---- recorded decoding steps (CUDA graphs) ----
+ *
+ * Decoding a token launches a few hundred small kernels, and each launch costs the host microseconds
+ * (about 4 on the H100 host measured in bench/RESULTS.md): more than the kernels of a 1B model take
+ * on the GPU. So a single-token step is recorded once as a CUDA graph and replayed: one launch per
+ * token. What changes from step to step lives in device memory that the graph reads: the rotary
+ * tables (uploaded by the forward pass before step_begin), and the tokens and the position (in
+ * cb->step, read by the embedding and attention kernels, which plan the attention split there).
+ * A recording is kept per session, batch size and head; freeing any device memory drops them all,
+ * since a recording holds the pointers it was made with. The first step of a kind runs unrecorded,
+ * so that every buffer it needs is allocated before a recording, which cannot allocate. */
+
+static void drop_graphs(cuda_backend *cb) {
+    for (int i = 0; i < GRAPHS; i++) {
+        if (cb->graphs[i].exec) cudaGraphExecDestroy(cb->graphs[i].exec);
+        memset(&cb->graphs[i], 0, sizeof cb->graphs[i]);
+    }
+}
+
+static int cuda_step_begin(slm_backend *b, const void *session, const int *tokens, int n, int pos0, int head) {
+    cuda_backend *cb = cu(b);
+    slm_cuda_ctx *c = &cb->ctx;
+    if (c->failed) return slm_fail("%s", c->error);
+    if (cb->graphs_off || n != 1 || !cb->step) return 0;
+    step_graph *g = NULL;
+    for (int i = 0; i < GRAPHS && !g; i++)
+        if (cb->graphs[i].session == session && cb->graphs[i].n == n && cb->graphs[i].head == head) g = &cb->graphs[i];
+    if (!g) { /* a free slot, or the first one's place */
+        for (int i = 0; i < GRAPHS && !g; i++)
+            if (!cb->graphs[i].session) g = &cb->graphs[i];
+        if (!g) {
+            g = &cb->graphs[0];
+            cudaGraphExecDestroy(g->exec);
+        }
+        memset(g, 0, sizeof *g);
+        g->session = session;
+        g->n = n;
+        g->head = head;
+    }
+    int in[1 + SLM_CUDA_MV_MAX];
+    in[0] = pos0;
+    memcpy(in + 1, tokens, (size_t)n * sizeof(int));
+    if (copy_in(cb, cb->step, in, (size_t)(1 + n) * sizeof(int))) return -1;
+    if (g->exec) {
+        if (CUDA_CHECK(c, cudaGraphLaunch(g->exec, c->stream))) return -1;
+        return 1;
+    }
+    if (!g->seen) {
+        g->seen = 1;
+        return 0;
+    }
+    if (CUDA_CHECK(c, cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal))) return -1;
+    cb->recording = g;
+    return 0;
+}
+
+static void cuda_step_end(slm_backend *b) {
+    cuda_backend *cb = cu(b);
+    slm_cuda_ctx *c = &cb->ctx;
+    step_graph *g = cb->recording;
+    if (!g) return;
+    cb->recording = NULL;
+    cudaGraph_t graph = NULL;
+    cudaError_t e = cudaStreamEndCapture(c->stream, &graph); /* even after a failed op: the stream must leave capture */
+    if (CUDA_CHECK(c, e) || c->failed) {
+        if (graph) cudaGraphDestroy(graph);
+        return;
+    }
+    e = cudaGraphInstantiate(&g->exec, graph, 0);
+    cudaGraphDestroy(graph);
+    if (CUDA_CHECK(c, e)) {
+        g->exec = NULL;
+        return;
+    }
+    CUDA_CHECK(c, cudaGraphLaunch(g->exec, c->stream)); /* a recording only records: now run it */
+}
+
 /* ---- the backend ---- */
 
 static void cuda_destroy(slm_backend *b) {
     cuda_backend *cb = cu(b);
     cudaStreamSynchronize(cb->ctx.stream);
+    drop_graphs(cb);
+    cudaFree(cb->step);
     cudaFree(cb->scratch);
     cudaFree(cb->tokens);
     cudaFree(cb->partials);
@@ -412,6 +512,15 @@ slm_backend *slm_backend_cuda(void) {
         free(cb);
         return NULL;
     }
+    const char *graphs = getenv("SLM_CUDA_GRAPHS");
+    cb->graphs_off = graphs && !strcmp(graphs, "0");
+    cb->step = (int *)dev_alloc(cb, (1 + SLM_CUDA_MV_MAX) * sizeof(int));
+    if (!cb->step) {
+        blas->destroy(c->blas);
+        cudaStreamDestroy(c->stream);
+        free(cb);
+        return NULL;
+    }
     cb->base.name = "cuda";
     cb->base.alloc = cuda_alloc;
     cb->base.free = cuda_free;
@@ -428,6 +537,8 @@ slm_backend *slm_backend_cuda(void) {
     cb->base.swiglu = cuda_swiglu;
     cb->base.add = cuda_add;
     cb->base.sync = slm_backend_cuda_sync;
+    cb->base.step_begin = cuda_step_begin;
+    cb->base.step_end = cuda_step_end;
     cb->base.kv_new = cuda_kv_new;
     cb->base.kv_free = cuda_kv_free;
     cb->base.destroy = cuda_destroy;

@@ -40,11 +40,13 @@ typedef struct {
 
 /* attention.cu: appends k, v at pos0.. to the cache of `layer`, then attention of n query rows
  * (split over the history for n <= SLM_CUDA_MV_MAX, tiled otherwise). partials: at least
- * slm_cuda_attention_partials(kv) floats. The cache's head_dim is at most SLM_CUDA_MAX_HEAD_DIM. */
+ * slm_cuda_attention_partials(kv) floats. The cache's head_dim is at most SLM_CUDA_MAX_HEAD_DIM.
+ * pos_dev: NULL, or (for a step being recorded as a CUDA graph, n <= SLM_CUDA_MV_MAX) a device int
+ * the kernels read pos0 from when they run, so that the recording serves every position. */
 enum { SLM_CUDA_MAX_HEAD_DIM = 256 };
 size_t slm_cuda_attention_partials(const slm_cuda_kv *kv);
 int slm_cuda_attention(slm_cuda_ctx *c, slm_cuda_kv *kv, int layer, float *out, const float *q, const float *k,
-                       const float *v, int n, int pos0, float *partials);
+                       const float *v, int n, int pos0, float *partials, const int *pos_dev);
 
 /* matvec_float.cu: out[t] = W·x[t] (+ bias) for n <= SLM_CUDA_MV_MAX rows, W in F32/F16/BF16. */
 int slm_cuda_matvec_float(slm_cuda_ctx *c, float *out, const float *x, int n, const slm_mat *W, const float *bias);

@@ -122,16 +122,13 @@ static void nf4_rows(float *y, const slm_mat *m, const float *x) {
     const uint8_t *codes = (const uint8_t *)m->data;
     for (int r = 0; r < m->rows; r++) {
         float acc = 0.0f;
-        if (cols % 32 == 0 && m->block % 32 == 0) {
-            for (int u = 0; u < cols / 32; u++) {
-                int4 w = load16(codes + (size_t)r * cols / 2 + (size_t)u * 16);
-                float am = m->absmax[((size_t)r * cols + (size_t)u * 32) / m->block];
-                const float *xr = x + (size_t)u * 32;
-                float s = nf4_word_dot((uint32_t)w.x, m->code, load_f4(xr), load_f4(xr + 4)) +
-                          nf4_word_dot((uint32_t)w.y, m->code, load_f4(xr + 8), load_f4(xr + 12)) +
-                          nf4_word_dot((uint32_t)w.z, m->code, load_f4(xr + 16), load_f4(xr + 20)) +
-                          nf4_word_dot((uint32_t)w.w, m->code, load_f4(xr + 24), load_f4(xr + 28));
-                acc += am * s;
+        if (cols % 8 == 0 && m->block % 8 == 0) {
+            for (int u = 0; u < cols / 8; u++) {
+                uint32_t w;
+                memcpy(&w, codes + (size_t)r * cols / 2 + (size_t)u * 4, sizeof w);
+                float am = m->absmax[((size_t)r * cols / 8 + (size_t)u) / (size_t)(m->block / 8)];
+                const float *xr = x + (size_t)u * 8;
+                acc += am * nf4_word_dot(w, m->code, load_f4(xr), load_f4(xr + 4));
             }
         } else {
             for (int c = 0; c < cols; c++) acc += weight_at(*m, (size_t)r, (size_t)c) * x[c];

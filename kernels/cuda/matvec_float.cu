@@ -3,22 +3,23 @@
 #include "cuda_ops.h"
 #include "cuda_reduce.h"
 
-enum { MV_THREADS = 128 };
+enum { UNROLL = 8 };
 
-/* Work split: one block of 128 threads per output row (grid.x = rows). The threads stride over the
- * row in 16-byte units (4 F32 or 8 F16/BF16 weights per load) and keep NT partial sums, one per
- * token, so each weight is read from memory once for all NT tokens; the block then reduces the NT
- * sums. Decoding is bound by the bandwidth of the weight reads: a block per row gives every SM many
- * independent rows to overlap, and even the smallest matrices (a few hundred rows) fill the GPU.
- * Rows whose length is not a whole number of units take the scalar path (odd sizes only). */
+/* Work split: one warp per output row, MV_WARPS rows per block (cuda_reduce.h). The lanes stride
+ * over the row in 16-byte units (4 F32 or 8 F16/BF16 weights per load), each issuing UNROLL loads
+ * before it uses the first: decoding is bound by the weight reads, and a lane with one load in
+ * flight at a time leaves most of the memory bandwidth unused (a row of 2048 BF16 weights is 256
+ * units: a single round of loads). Each lane keeps NT partial sums, one per token, so each weight is
+ * read from memory once for all NT tokens. Rows whose length is not a whole number of units take the
+ * scalar path (odd sizes only). */
 template <int NT, slm_dtype T>
-__global__ void __launch_bounds__(MV_THREADS)
+__global__ void __launch_bounds__(32 * MV_WARPS)
     matvec_float_kernel(float *out, const void *__restrict__ W, const float *__restrict__ x,
                         const float *__restrict__ bias, int rows, int cols) {
-    __shared__ float part[32 * NT];
     constexpr int per = T == SLM_F32 ? 4 : 8;   /* weights per 16-byte unit */
     constexpr size_t esize = T == SLM_F32 ? 4 : 2;
-    const int r = blockIdx.x;
+    const int lane = threadIdx.x & 31, r = blockIdx.x * MV_WARPS + (threadIdx.x >> 5);
+    if (r >= rows) return;
     const char *row = (const char *)W + (size_t)r * cols * esize;
     float acc[NT];
 #pragma unroll
@@ -26,31 +27,40 @@ __global__ void __launch_bounds__(MV_THREADS)
 
     if (cols % per == 0) {
         const uint4 *wrow = (const uint4 *)row;
-        for (int u = threadIdx.x; u < cols / per; u += MV_THREADS) {
-            uint4 wv = wrow[u];
-            float w[8];
-            if constexpr (T == SLM_F32) {
-                w[0] = bits_to_float(wv.x), w[1] = bits_to_float(wv.y);
-                w[2] = bits_to_float(wv.z), w[3] = bits_to_float(wv.w);
-            } else if constexpr (T == SLM_F16) {
-                f16x8(wv, w);
-            } else {
-                bf16x8(wv, w);
-            }
+        const int units = cols / per;
+        for (int u0 = lane; u0 < units; u0 += 32 * UNROLL) {
+            uint4 wv[UNROLL];
 #pragma unroll
-            for (int t = 0; t < NT; t++) {
-                const float4 *xr = (const float4 *)(x + (size_t)t * cols + (size_t)u * per);
-                float4 a = xr[0];
-                float s = w[0] * a.x + w[1] * a.y + w[2] * a.z + w[3] * a.w;
-                if constexpr (per == 8) {
-                    float4 b = xr[1];
-                    s += w[4] * b.x + w[5] * b.y + w[6] * b.z + w[7] * b.w;
+            for (int k = 0; k < UNROLL; k++)
+                if (u0 + 32 * k < units) wv[k] = wrow[u0 + 32 * k];
+#pragma unroll
+            for (int k = 0; k < UNROLL; k++) {
+                const int u = u0 + 32 * k;
+                if (u >= units) break;
+                float w[8];
+                if constexpr (T == SLM_F32) {
+                    w[0] = bits_to_float(wv[k].x), w[1] = bits_to_float(wv[k].y);
+                    w[2] = bits_to_float(wv[k].z), w[3] = bits_to_float(wv[k].w);
+                } else if constexpr (T == SLM_F16) {
+                    f16x8(wv[k], w);
+                } else {
+                    bf16x8(wv[k], w);
                 }
-                acc[t] += s;
+#pragma unroll
+                for (int t = 0; t < NT; t++) {
+                    const float4 *xr = (const float4 *)(x + (size_t)t * cols + (size_t)u * per);
+                    float4 a = xr[0];
+                    float s = w[0] * a.x + w[1] * a.y + w[2] * a.z + w[3] * a.w;
+                    if constexpr (per == 8) {
+                        float4 b = xr[1];
+                        s += w[4] * b.x + w[5] * b.y + w[6] * b.z + w[7] * b.w;
+                    }
+                    acc[t] += s;
+                }
             }
         }
     } else {
-        for (int c = threadIdx.x; c < cols; c += MV_THREADS) {
+        for (int c = lane; c < cols; c += 32) {
             float w;
             if constexpr (T == SLM_F32) w = ((const float *)row)[c];
             else if constexpr (T == SLM_F16) w = f16_bits(((const uint16_t *)row)[c]);
@@ -59,17 +69,12 @@ __global__ void __launch_bounds__(MV_THREADS)
             for (int t = 0; t < NT; t++) acc[t] += w * x[(size_t)t * cols + c];
         }
     }
-    block_sum_first<NT>(acc, part);
-    if (threadIdx.x == 0) {
-        float b = bias ? bias[r] : 0.0f;
-#pragma unroll
-        for (int t = 0; t < NT; t++) out[(size_t)t * rows + r] = acc[t] + b;
-    }
+    warp_store_row<NT>(acc, out, bias, r, rows);
 }
 
 template <slm_dtype T>
 static void launch(slm_cuda_ctx *c, float *out, const float *x, int n, const slm_mat *W, const float *bias) {
-    dim3 grid(W->rows), block(MV_THREADS);
+    dim3 grid((W->rows + MV_WARPS - 1) / MV_WARPS), block(32 * MV_WARPS);
     const void *w = W->data;
     int rows = W->rows, cols = W->cols;
     switch (n) {

@@ -5,38 +5,46 @@
 #include "cuda_ops.h"
 #include "cuda_reduce.h"
 
-enum { MV_THREADS = 128 };
+enum { UNROLL = 4 };
 
-/* Work split: one block of 128 threads per output row (grid.x = rows); each thread takes whole
- * Q4_0 blocks (16 bytes of nibbles, 32 weights: one 16-byte load) in turn, with one partial sum per
- * token so that the weights are read once for all NT tokens; the block reduces the sums at the end.
- * A block per row keeps many independent weight loads in flight, which is what decoding needs. */
+/* Work split: one warp per output row, MV_WARPS rows per block (cuda_reduce.h). The lanes take whole
+ * Q4_0 blocks (16 bytes of nibbles, 32 weights: one 16-byte load) in turn, UNROLL loads in flight
+ * per lane, with one partial sum per token so that the weights are read once for all NT tokens; a
+ * warp reduction ends the row. */
 template <int NT>
-__global__ void __launch_bounds__(MV_THREADS)
+__global__ void __launch_bounds__(32 * MV_WARPS)
     matvec_q4_0_kernel(float *out, const uint16_t *__restrict__ wd, const uint8_t *__restrict__ wq,
                        const int8_t *__restrict__ aq, const float *__restrict__ ad, const int *__restrict__ as,
                        const float *__restrict__ bias, int rows, int cols) {
-    __shared__ float part[32 * NT];
-    const int r = blockIdx.x, nb = cols / SLM_QK;
+    const int lane = threadIdx.x & 31, r = blockIdx.x * MV_WARPS + (threadIdx.x >> 5), nb = cols / SLM_QK;
+    if (r >= rows) return;
     const int4 *wrow = (const int4 *)(wq + (size_t)r * cols / 2);
     float acc[NT];
 #pragma unroll
     for (int t = 0; t < NT; t++) acc[t] = 0.0f;
-    for (int b = threadIdx.x; b < nb; b += MV_THREADS) {
-        int4 w = wrow[b];
-        float dw = f16_bits(wd[(size_t)r * nb + b]);
+    for (int b0 = lane; b0 < nb; b0 += 32 * UNROLL) {
+        int4 w[UNROLL];
+        float dw[UNROLL];
 #pragma unroll
-        for (int t = 0; t < NT; t++) {
-            const int4 *a = (const int4 *)(aq + (size_t)t * cols) + 2 * b;
-            acc[t] += dw * ad[t * nb + b] * (float)q4_block_dot(w, a[0], a[1], as[t * nb + b]);
+        for (int k = 0; k < UNROLL; k++) {
+            const int b = b0 + 32 * k;
+            if (b < nb) {
+                w[k] = wrow[b];
+                dw[k] = f16_bits(wd[(size_t)r * nb + b]);
+            }
+        }
+#pragma unroll
+        for (int k = 0; k < UNROLL; k++) {
+            const int b = b0 + 32 * k;
+            if (b >= nb) break;
+#pragma unroll
+            for (int t = 0; t < NT; t++) {
+                const int4 *a = (const int4 *)(aq + (size_t)t * cols) + 2 * b;
+                acc[t] += dw[k] * ad[t * nb + b] * (float)q4_block_dot(w[k], a[0], a[1], as[t * nb + b]);
+            }
         }
     }
-    block_sum_first<NT>(acc, part);
-    if (threadIdx.x == 0) {
-        float bv = bias ? bias[r] : 0.0f;
-#pragma unroll
-        for (int t = 0; t < NT; t++) out[(size_t)t * rows + r] = acc[t] + bv;
-    }
+    warp_store_row<NT>(acc, out, bias, r, rows);
 }
 
 int slm_cuda_matvec_q4_0(slm_cuda_ctx *c, float *out, const void *act, int n, const slm_mat *W, const float *bias) {
@@ -50,7 +58,7 @@ int slm_cuda_matvec_q4_0(slm_cuda_ctx *c, float *out, const void *act, int n, co
     const int8_t *aq = (const int8_t *)act;
     const float *ad = (const float *)((const char *)act + act_scales_offset(n, cols));
     const int *as = (const int *)((const char *)act + act_sums_offset(n, cols));
-    dim3 grid(rows), block(MV_THREADS);
+    dim3 grid((rows + MV_WARPS - 1) / MV_WARPS), block(32 * MV_WARPS);
     switch (n) {
     case 1: matvec_q4_0_kernel<1><<<grid, block, 0, c->stream>>>(out, wd, wq, aq, ad, as, bias, rows, cols); break;
     case 2: matvec_q4_0_kernel<2><<<grid, block, 0, c->stream>>>(out, wd, wq, aq, ad, as, bias, rows, cols); break;

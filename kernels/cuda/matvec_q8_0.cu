@@ -5,18 +5,29 @@
 #include "cuda_ops.h"
 #include "cuda_reduce.h"
 
-enum { MV_THREADS = 128 };
+enum { UNROLL = 4, ACT_WARPS = 8 };
 
-/* Work split: one thread per 32-value block of one activation row (a 1-D grid over n·cols/32
- * blocks). A block's scale needs its own 32 values only, so threads never coordinate; the rows are
- * a few thousand values, so this costs next to nothing beside the matrix product that follows. */
-__global__ void act_q8_kernel(int8_t *q, float *d, int *sums, const float *x, int n, int cols) {
-    int nb = cols / SLM_QK;
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
+/* Work split: one warp per 32-value block of one activation row (ACT_WARPS blocks to a thread
+ * block), lane j on value j: the block's max is a warp reduction, every lane rounds its own value,
+ * and the 32 int8 results are one coalesced store. A block's scale needs its own 32 values only, so
+ * warps never coordinate. Each value goes through the same arithmetic as in act_q8_block. */
+__global__ void __launch_bounds__(32 * ACT_WARPS) act_q8_kernel(int8_t *q, float *d, int *sums, const float *x, int n, int cols) {
+    const int nb = cols / SLM_QK, lane = threadIdx.x & 31;
+    const int i = blockIdx.x * ACT_WARPS + (threadIdx.x >> 5);
     if (i >= n * nb) return;
-    int t = i / nb, b = i % nb;
-    size_t off = (size_t)t * cols + (size_t)b * SLM_QK;
-    act_q8_block(x + off, q + off, &d[i], &sums[i]);
+    const int t = i / nb, b = i % nb;
+    const size_t off = (size_t)t * cols + (size_t)b * SLM_QK + lane;
+    const float v = x[off];
+    const float amax = warp_max(fabsf(v));
+    const float dq = amax / 127;
+    const float id = dq != 0.0f ? 1.0f / dq : 0.0f;
+    const int qv = __float2int_rn(v * id);
+    q[off] = (int8_t)qv;
+    const int sum = __reduce_add_sync(0xffffffffu, (int)(int8_t)qv);
+    if (lane == 0) {
+        d[i] = dq;
+        sums[i] = sum;
+    }
 }
 
 int slm_cuda_act_q8(slm_cuda_ctx *c, void *act, const float *x, int n, int cols) {
@@ -24,42 +35,50 @@ int slm_cuda_act_q8(slm_cuda_ctx *c, void *act, const float *x, int n, int cols)
     int blocks = n * (cols / SLM_QK);
     if (blocks == 0) return 0;
     char *a = (char *)act;
-    act_q8_kernel<<<(blocks + 127) / 128, 128, 0, c->stream>>>((int8_t *)a, (float *)(a + act_scales_offset(n, cols)),
-                                                               (int *)(a + act_sums_offset(n, cols)), x, n, cols);
+    act_q8_kernel<<<(blocks + ACT_WARPS - 1) / ACT_WARPS, 32 * ACT_WARPS, 0, c->stream>>>(
+        (int8_t *)a, (float *)(a + act_scales_offset(n, cols)), (int *)(a + act_sums_offset(n, cols)), x, n, cols);
     return CUDA_CHECK_LAUNCH(c, "act_q8_kernel");
 }
 
-/* Work split: one block of 128 threads per output row (grid.x = rows); each thread takes 16-byte
- * units (half a Q8_0 block: 16 int8 weights) in turn and keeps one partial sum per token, so a
- * weight is read once for all NT tokens; the block reduces the sums at the end. As for the float
- * kernels, a block per row keeps enough independent loads in flight to stream the weights. */
+/* Work split: one warp per output row, MV_WARPS rows per block (cuda_reduce.h). The lanes take
+ * 16-byte units (half a Q8_0 block: 16 int8 weights) in turn, UNROLL loads in flight per lane, and
+ * keep one partial sum per token, so a weight is read once for all NT tokens; a warp reduction ends
+ * the row. */
 template <int NT>
-__global__ void __launch_bounds__(MV_THREADS)
+__global__ void __launch_bounds__(32 * MV_WARPS)
     matvec_q8_0_kernel(float *out, const uint16_t *__restrict__ wd, const int8_t *__restrict__ wq,
                        const int8_t *__restrict__ aq, const float *__restrict__ ad, const float *__restrict__ bias,
                        int rows, int cols) {
-    __shared__ float part[32 * NT];
-    const int r = blockIdx.x, nb = cols / SLM_QK;
+    const int lane = threadIdx.x & 31, r = blockIdx.x * MV_WARPS + (threadIdx.x >> 5), nb = cols / SLM_QK;
+    if (r >= rows) return;
     const int4 *wrow = (const int4 *)(wq + (size_t)r * cols);
+    const int units = cols / 16;
     float acc[NT];
 #pragma unroll
     for (int t = 0; t < NT; t++) acc[t] = 0.0f;
-    for (int u = threadIdx.x; u < cols / 16; u += MV_THREADS) {
-        int4 w = wrow[u];
-        int b = u >> 1;
-        float dw = f16_bits(wd[(size_t)r * nb + b]);
+    for (int u0 = lane; u0 < units; u0 += 32 * UNROLL) {
+        int4 w[UNROLL];
+        float dw[UNROLL];
 #pragma unroll
-        for (int t = 0; t < NT; t++) {
-            int4 a = ((const int4 *)(aq + (size_t)t * cols))[u];
-            acc[t] += dw * ad[t * nb + b] * (float)q8_unit_dot(w, a);
+        for (int k = 0; k < UNROLL; k++) {
+            const int u = u0 + 32 * k;
+            if (u < units) {
+                w[k] = wrow[u];
+                dw[k] = f16_bits(wd[(size_t)r * nb + (u >> 1)]);
+            }
+        }
+#pragma unroll
+        for (int k = 0; k < UNROLL; k++) {
+            const int u = u0 + 32 * k, b = u >> 1;
+            if (u >= units) break;
+#pragma unroll
+            for (int t = 0; t < NT; t++) {
+                int4 a = ((const int4 *)(aq + (size_t)t * cols))[u];
+                acc[t] += dw[k] * ad[t * nb + b] * (float)q8_unit_dot(w[k], a);
+            }
         }
     }
-    block_sum_first<NT>(acc, part);
-    if (threadIdx.x == 0) {
-        float bv = bias ? bias[r] : 0.0f;
-#pragma unroll
-        for (int t = 0; t < NT; t++) out[(size_t)t * rows + r] = acc[t] + bv;
-    }
+    warp_store_row<NT>(acc, out, bias, r, rows);
 }
 
 int slm_cuda_matvec_q8_0(slm_cuda_ctx *c, float *out, const void *act, int n, const slm_mat *W, const float *bias) {
@@ -72,7 +91,7 @@ int slm_cuda_matvec_q8_0(slm_cuda_ctx *c, float *out, const void *act, int n, co
     const int8_t *wq = (const int8_t *)W->data + q_values_offset(rows, cols);
     const int8_t *aq = (const int8_t *)act;
     const float *ad = (const float *)((const char *)act + act_scales_offset(n, cols));
-    dim3 grid(rows), block(MV_THREADS);
+    dim3 grid((rows + MV_WARPS - 1) / MV_WARPS), block(32 * MV_WARPS);
     switch (n) {
     case 1: matvec_q8_0_kernel<1><<<grid, block, 0, c->stream>>>(out, wd, wq, aq, ad, bias, rows, cols); break;
     case 2: matvec_q8_0_kernel<2><<<grid, block, 0, c->stream>>>(out, wd, wq, aq, ad, bias, rows, cols); break;
