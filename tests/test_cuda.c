@@ -100,6 +100,9 @@ static const slm_matvec_kernel *scalar_kernel(slm_dtype t) {
     }
 }
 
+/* Whether the CUDA backend multiplies this NF4 matrix with int8 activations (slm_cuda_nf4_int8). */
+static int nf4_int8(const slm_mat *W) { return W->type == SLM_NF4 && W->cols % 32 == 0 && W->block % 32 == 0; }
+
 /* y = W·x by the CPU scalar reference (Q8_0/Q4_0: with its int8 activations). */
 static void ref_matvec(float *y, const slm_mat *W, const float *x) {
     const slm_matvec_kernel *k = scalar_kernel(W->type);
@@ -186,20 +189,32 @@ static void test_emulate_rows(void) {
 
 /* The kernels' arithmetic against the CPU scalar reference. Q8_0/Q4_0 share the int8 activations
  * and exact integer dot products, so only float-vs-double summation separates them: bound 1e-5
- * relative L2 (observed below 1e-6), the same for the float formats and NF4. */
+ * relative L2 (observed below 1e-6), the same for the float formats and NF4 in float. NF4 with
+ * int8 activations and codes (rows of whole 32-value blocks) is measured against the float64
+ * product instead: each code and activation rounded to 1/127 of its largest, bound 2e-2. */
 static void test_emulate_matvec(void) {
-    double worst[SLM_NTYPES] = {0};
+    double worst[SLM_NTYPES] = {0}, worst_nf4_i8 = 0;
     for (int s = 0; s < NSHAPES; s++) {
         const shape *sh = &shapes[s];
         test_mat m = make_mat(sh->t, sh->rows, sh->cols, sh->block, 1.0f);
         float *x = rand_vec((size_t)sh->cols, 1.0f);
         float *ref = malloc((size_t)sh->rows * sizeof(float)), *got = malloc((size_t)sh->rows * sizeof(float));
-        ref_matvec(ref, &m.W, x);
         CHECK(slm_cuda_emulate_matvec(got, &m.W, x) == 0, "%s", slm_error());
-        double e = rel_f(got, ref, (size_t)sh->rows);
-        CHECK(e < 1e-5, "%s %dx%d (block %d): relative L2 error %.3g", slm_dtype_name(sh->t), sh->rows, sh->cols,
+        double e, bound = 1e-5;
+        if (sh->t == SLM_NF4 && nf4_int8(&m.W)) {
+            double *exact = malloc((size_t)sh->rows * sizeof(double));
+            exact_matvec(exact, &m.W, x, NULL);
+            e = rel_l2(got, exact, (size_t)sh->rows);
+            bound = 2e-2;
+            if (e > worst_nf4_i8) worst_nf4_i8 = e;
+            free(exact);
+        } else {
+            ref_matvec(ref, &m.W, x);
+            e = rel_f(got, ref, (size_t)sh->rows);
+            if (e > worst[sh->t]) worst[sh->t] = e;
+        }
+        CHECK(e < bound, "%s %dx%d (block %d): relative L2 error %.3g", slm_dtype_name(sh->t), sh->rows, sh->cols,
               sh->block, e);
-        if (e > worst[sh->t]) worst[sh->t] = e;
         free(x);
         free(ref);
         free(got);
@@ -207,7 +222,7 @@ static void test_emulate_matvec(void) {
     }
     printf("     worst relative L2 error:");
     for (int t = 0; t < SLM_NTYPES; t++) printf(" %s %.1e", slm_dtype_name((slm_dtype)t), worst[t]);
-    printf("\n");
+    printf(", nf4 with int8 activations %.1e (against float64)\n", worst_nf4_i8);
 }
 
 /* The two-term split of the prompt GEMM keeps about 22 bits (F16) or 16 bits (BF16) of every value:
@@ -305,7 +320,9 @@ static void test_gpu_matmul(void) {
                 for (int t = 0; t < n; t++) {
                     double e;
                     if (n <= 8) {
-                        ref_matvec(ref, &m.W, x + (size_t)t * sh->cols);
+                        /* NF4 with int8 activations: the same arithmetic on the host */
+                        if (nf4_int8(&m.W)) slm_cuda_emulate_matvec(ref, &m.W, x + (size_t)t * sh->cols);
+                        else ref_matvec(ref, &m.W, x + (size_t)t * sh->cols);
                         if (with_bias)
                             for (int r = 0; r < sh->rows; r++) ref[r] += bias[r];
                         e = rel_f(y + (size_t)t * sh->rows, ref, (size_t)sh->rows);
@@ -699,14 +716,16 @@ static void test_gpu_greedy(void) {
 /* Quantized on load (when model/ offers it), GPU against CPU on stories260K.
  * The CPU runs its scalar reference kernels here (main sets SLM_ISA=scalar): its AVX-512 NF4 kernel
  * takes int8 activations, about 4e-4 from the float product, which would hide a small GPU error.
- * Step by step both take the decoding arithmetic: NF4 in float (bound 1e-4); Q8_0/Q4_0 with int8
- * activations and exact integer dots, where a float difference of one ulp can still move an
+ * Step by step: Q8_0/Q4_0 take the same arithmetic on both (int8 activations and exact integer
+ * dots); NF4 rounds codes and activations to int8 on the GPU and not in the CPU's scalar kernel.
+ * Where the arithmetic is the same, a float difference of one ulp can still move an
  * activation across a rounding boundary and the KV cache carries that on (two CPU instruction sets
- * differ by up to 3e-2 on this model): bound 1e-1, which any layout or indexing error exceeds. The
- * greedy tokens must agree. The 40-token prompt as one batch takes cuBLAS on F16 tiles with float
+ * differ by up to 3e-2 on this model). Bound 1e-1 for all three, which any layout or indexing
+ * error exceeds; the greedy tokens must agree. The 40-token prompt as one batch takes cuBLAS on F16 tiles with float
  * activations, while the CPU's batch keeps int8 activations for Q8_0/Q4_0: bound 1e-1 there.
- * For NF4 the tiles round each weight to F16 (by up to 2^-11 of it) against the CPU's float weights:
- * 2.0e-3 measured on an H100, bound 5e-3. */
+ * For NF4 the tiles round each weight to F16 (by up to 2^-11 of it) against the CPU's float weights,
+ * and the LM head (a few rows at a time) takes the int8 kernel: 8.8e-3 measured on an H100, bound
+ * 3e-2. */
 static void test_gpu_quantized(void) {
     static const slm_dtype types[] = {SLM_Q8_0, SLM_Q4_0, SLM_NF4};
     const char *dir = "../shared/models/stories260K";
@@ -744,7 +763,7 @@ static void test_gpu_quantized(void) {
                 double e = rel_f(lg + (size_t)k * V, lc + (size_t)k * V, (size_t)V);
                 if (e > worst) worst = e;
             }
-            double bound = types[i] == SLM_NF4 ? 1e-4 : 1e-1;
+            double bound = 1e-1;
             CHECK(worst < bound, "%s step by step: GPU vs CPU relative L2 error %.3g >= %.3g", slm_dtype_name(types[i]),
                   worst, bound);
             printf("     %-6s step by step GPU vs CPU %.2e\n", slm_dtype_name(types[i]), worst);
@@ -755,7 +774,7 @@ static void test_gpu_quantized(void) {
         /* the prompt as one batch */
         slm_session *sg = slm_session_new(g, 256), *sc = slm_session_new(c, 256);
         if (sg && sc && slm_eval(sg, tokens, n, lg, 1) == 0 && slm_eval(sc, tokens, n, lc, 1) == 0) {
-            double worst = 0, bound = types[i] == SLM_NF4 ? 5e-3 : 1e-1;
+            double worst = 0, bound = types[i] == SLM_NF4 ? 3e-2 : 1e-1;
             for (int k = 0; k < n; k++) {
                 double e = rel_f(lg + (size_t)k * V, lc + (size_t)k * V, (size_t)V);
                 if (e > worst) worst = e;

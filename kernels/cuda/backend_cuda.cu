@@ -246,7 +246,8 @@ static int cuda_upload_mat(slm_backend *b, slm_mat *dst, const slm_mat *src) {
 
 static size_t matmul_scratch(const slm_mat *W, int n) {
     if (n > SLM_CUDA_MV_MAX) return slm_cuda_gemm_scratch(W, n);
-    if (W->type == SLM_Q8_0 || W->type == SLM_Q4_0) return act_bytes(n, W->cols);
+    if (W->type == SLM_Q8_0 || W->type == SLM_Q4_0 || (W->type == SLM_NF4 && slm_cuda_nf4_int8(W)))
+        return act_bytes(n, W->cols);
     return 0;
 }
 
@@ -274,7 +275,7 @@ static void cuda_matmul(slm_backend *b, float *out, const float *x, int n, const
     case SLM_Q4_0:
         if (slm_cuda_act_q8(c, cb->scratch, x, n, W->cols) == 0) slm_cuda_matvec_q4_0(c, out, cb->scratch, n, W, bias);
         break;
-    case SLM_NF4: slm_cuda_matvec_nf4(c, out, x, n, W, bias); break;
+    case SLM_NF4: slm_cuda_matvec_nf4(c, out, x, n, W, bias, cb->scratch); break;
     default: slm_cuda_check(c, cudaErrorInvalidValue, "matmul: weight format", __FILE__, __LINE__); break;
     }
 }

@@ -38,7 +38,7 @@ double slm_cuda_membw_read(size_t bytes, int passes);
  * loop (see kernels/cuda/cuda_layout.h). 0, or -1 with slm_error().
  *   emulate_row:    dst[W->cols] = row r as the embedding and dequantization kernels read it.
  *   emulate_matvec: y[W->rows] = W·x as the matrix-vector kernels compute it (Q8_0/Q4_0 with the
- *                   int8 activations, NF4 with the 8-code words when the shape allows them).
+ *                   int8 activations, NF4 too where slm_cuda_nf4_int8 allows, else in float).
  *   emulate_split:  back[cols] = the two-term F16/BF16 split of the prompt GEMM, summed back. */
 int slm_cuda_emulate_row(float *dst, const slm_mat *W, int r);
 int slm_cuda_emulate_matvec(float *y, const slm_mat *W, const float *x);

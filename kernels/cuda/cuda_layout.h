@@ -121,6 +121,50 @@ static SLM_CUDA_HD float nf4_word_dot(uint32_t w, const float *code, float4 x0, 
     return s;
 }
 
+/* NF4 with int8 activations: the 16 code values as int8, q = round(code · 127 / max|code|), entry i
+ * in byte i % 4 of t[i / 4]; a weight is then absmax · q · (max|code| / 127), the factor returned. */
+static SLM_CUDA_HD float nf4_i8_table(const float *code, uint32_t t[4]) {
+    float amax = 0.0f;
+    for (int i = 0; i < 16; i++) amax = fmaxf(amax, fabsf(code[i]));
+    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    for (int i = 0; i < 4; i++) t[i] = 0;
+    for (int i = 0; i < 16; i++) {
+#ifdef __CUDA_ARCH__
+        int q = __float2int_rn(code[i] * inv);
+#else
+        int q = (int)lrintf(code[i] * inv);
+#endif
+        t[i / 4] |= (uint32_t)(uint8_t)(int8_t)q << (8 * (i % 4));
+    }
+    return amax / 127.0f;
+}
+
+/* The table entries of the four nibbles in the low 16 bits of s, nibble i giving byte i. On the
+ * device three byte permutes: entries 0-7 and 8-15 are looked up separately, then each byte is taken
+ * from the half its nibble's top bit names. */
+static SLM_CUDA_HD uint32_t nf4_lookup4(uint32_t s, const uint32_t t[4]) {
+#ifdef __CUDA_ARCH__
+    uint32_t lo = __byte_perm(t[0], t[1], s), hi = __byte_perm(t[2], t[3], s);
+    return __byte_perm(lo, hi, 0x3210 | ((s & 0x8888) >> 1));
+#else
+    uint32_t r = 0;
+    for (int i = 0; i < 4; i++) {
+        uint32_t e = (s >> (4 * i)) & 15;
+        r |= ((t[e / 4] >> (8 * (e % 4))) & 0xFF) << (8 * i);
+    }
+    return r;
+#endif
+}
+
+/* Eight NF4 weights (one word of codes, element 2k in the high nibble of byte k) times eight int8
+ * activations (elements 0-3 in a.x, 4-7 in a.y): the exact integer sum of q[code]·a. The nibbles of
+ * each byte are swapped first, so that nibble i of the word is element i. */
+static SLM_CUDA_HD int nf4_word_dot_i8(uint32_t w, const uint32_t t[4], int2 a) {
+    uint32_t s = ((w >> 4) & 0x0F0F0F0Fu) | ((w & 0x0F0F0F0Fu) << 4);
+    int acc = dot4_i8((int)nf4_lookup4(s & 0xFFFF, t), a.x, 0);
+    return dot4_i8((int)nf4_lookup4(s >> 16, t), a.y, acc);
+}
+
 /* Eight F16 / BF16 weights from 16 bytes. */
 static SLM_CUDA_HD void f16x8(uint4 w, float *out) {
     uint32_t v[4] = {w.x, w.y, w.z, w.w};

@@ -56,8 +56,11 @@ int slm_cuda_act_q8(slm_cuda_ctx *c, void *act, const float *x, int n, int cols)
 int slm_cuda_matvec_q8_0(slm_cuda_ctx *c, float *out, const void *act, int n, const slm_mat *W, const float *bias);
 /* matvec_q4_0.cu: the same from activation rows made by slm_cuda_act_q8. */
 int slm_cuda_matvec_q4_0(slm_cuda_ctx *c, float *out, const void *act, int n, const slm_mat *W, const float *bias);
-/* matvec_nf4.cu */
-int slm_cuda_matvec_nf4(slm_cuda_ctx *c, float *out, const float *x, int n, const slm_mat *W, const float *bias);
+/* matvec_nf4.cu: with int8 activations (made in act, act_bytes(n, cols) of scratch) where
+ * slm_cuda_nf4_int8(W), else in float. */
+int slm_cuda_nf4_int8(const slm_mat *W);
+int slm_cuda_matvec_nf4(slm_cuda_ctx *c, float *out, const float *x, int n, const slm_mat *W, const float *bias,
+                        void *act);
 
 /* gemm.cu: out[n][rows] = x[n][cols]·Wᵀ (+ bias) through cuBLAS, any format; scratch: at least
  * slm_cuda_gemm_scratch(W, n) bytes. */

@@ -116,6 +116,36 @@ static int quant_rows(float *y, const slm_mat *m, const float *x) {
     return 0;
 }
 
+/* Rows of NF4 as matvec_nf4_i8_kernel computes them from one int8 activation row. */
+static int nf4_int8_rows(float *y, const slm_mat *m, const float *x) {
+    int cols = m->cols, nb = cols / SLM_QK, per_block = m->block / SLM_QK;
+    char *act = (char *)malloc(act_bytes(1, cols));
+    if (!act) return slm_fail("out of memory");
+    int8_t *aq = (int8_t *)act;
+    float *ad = (float *)(act + act_scales_offset(1, cols));
+    int *as = (int *)(act + act_sums_offset(1, cols));
+    for (int b = 0; b < nb; b++) act_q8_block(x + (size_t)b * SLM_QK, aq + (size_t)b * SLM_QK, &ad[b], &as[b]);
+    uint32_t t[4];
+    float step = nf4_i8_table(m->code, t);
+    for (int r = 0; r < m->rows; r++) {
+        float acc = 0.0f;
+        for (int u = 0; u < nb; u++) {
+            int q = 0;
+            for (int j = 0; j < 4; j++) {
+                uint32_t w;
+                int2 a;
+                memcpy(&w, (const uint8_t *)m->data + (size_t)r * cols / 2 + (size_t)u * 16 + 4 * j, sizeof w);
+                memcpy(&a, aq + (size_t)u * SLM_QK + 8 * j, sizeof a);
+                q += nf4_word_dot_i8(w, t, a);
+            }
+            acc += m->absmax[((size_t)r * nb + (size_t)u) / (size_t)per_block] * ad[u] * (float)q;
+        }
+        y[r] = acc * step;
+    }
+    free(act);
+    return 0;
+}
+
 /* Rows of NF4 as matvec_nf4_kernel computes them. */
 static void nf4_rows(float *y, const slm_mat *m, const float *x) {
     int cols = m->cols;
@@ -145,7 +175,10 @@ extern "C" int slm_cuda_emulate_matvec(float *y, const slm_mat *W, const float *
     switch (W->type) {
     case SLM_Q8_0:
     case SLM_Q4_0: rc = quant_rows(y, &m, x); break;
-    case SLM_NF4: nf4_rows(y, &m, x); break;
+    case SLM_NF4:
+        if (slm_cuda_nf4_int8(&m)) rc = nf4_int8_rows(y, &m, x);
+        else nf4_rows(y, &m, x);
+        break;
     default: float_rows(y, &m, x); break;
     }
     free(buf);

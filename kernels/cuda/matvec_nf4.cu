@@ -1,6 +1,16 @@
-/* Matrix-vector products with NF4 weights (bitsandbytes layout), dequantized on the fly: the code
- * table sits in shared memory, and each 4-byte load brings 8 codes that share one absmax. The sum of
- * code·x over those 8 weights is scaled by the absmax once. */
+/* Matrix-vector products with NF4 weights (bitsandbytes layout), in two ways.
+ *
+ * Rows of whole 32-value blocks whose NF4 blocks are too (cols and block multiples of 32, as in
+ * the models' shapes and the default blocksize 64) take int8 activations (slm_cuda_act_q8, as for
+ * Q4_0) and the code table as int8 (nf4_i8_table): each 16-byte load brings 32 codes, byte
+ * permutes look up their int8 values in registers, and dp4a multiplies them with the activations. Why: with float activations every weight costs a shared-memory lookup of its
+ * code and 4 bytes of x from L1, and those requests, not the memory, set the pace (about 1 TB/s of
+ * codes on an H100, a third of its bandwidth). The price is the rounding of the codes to 1/127 of
+ * the largest and of each activation to 1/127 of its block's largest, as in the CPU's AVX-512 NF4
+ * kernel and its Q8_0/Q4_0 kernels.
+ *
+ * Other rows are dequantized in float: the table in shared memory, 8 codes per load where rows and
+ * blocks allow, else weight by weight. */
 #include "cuda_layout.h"
 #include "cuda_ops.h"
 #include "cuda_reduce.h"
@@ -69,12 +79,90 @@ __global__ void __launch_bounds__(32 * MV_WARPS)
     warp_store_row<NT>(acc, out, bias, r, W.rows);
 }
 
-int slm_cuda_matvec_nf4(slm_cuda_ctx *c, float *out, const float *x, int n, const slm_mat *W, const float *bias) {
+/* Work split: one warp per output row, MV_WARPS rows per block (cuda_reduce.h). Lane u of a row
+ * takes unit u: 16 bytes of codes, the 32 weights of one activation block (whose scale it reads
+ * once) and of one NF4 block (its absmax), and the 32 int8 activations behind them, UNROLL units in
+ * flight. Thread 0 builds the int8 table in shared memory, and every thread copies it into
+ * registers. `shift`: log2 of the units per NF4 block when that is a power of two (as for the
+ * blocksize 64), so that the absmax index is a shift; else -1. */
+template <int NT>
+__global__ void __launch_bounds__(32 * MV_WARPS)
+    matvec_nf4_i8_kernel(float *out, slm_mat W, const int8_t *__restrict__ aq, const float *__restrict__ ad,
+                         const float *__restrict__ bias, int shift) {
+    __shared__ uint32_t table[4];
+    __shared__ float step;
+    if (threadIdx.x == 0) step = nf4_i8_table(W.code, table);
+    __syncthreads();
+    const uint32_t t4[4] = {table[0], table[1], table[2], table[3]};
+    const int lane = threadIdx.x & 31, r = blockIdx.x * MV_WARPS + (threadIdx.x >> 5), cols = W.cols;
+    if (r >= W.rows) return;
+    const uint4 *wrow = (const uint4 *)((const uint8_t *)W.data + (size_t)r * cols / 2);
+    const int units = cols / SLM_QK, per_block = W.block / SLM_QK;
+    const size_t first = (size_t)r * units; /* the row's first unit among all, and so its first absmax */
+    float acc[NT];
+#pragma unroll
+    for (int t = 0; t < NT; t++) acc[t] = 0.0f;
+    for (int u0 = lane; u0 < units; u0 += 32 * UNROLL) {
+        uint4 wv[UNROLL];
+        float am[UNROLL];
+#pragma unroll
+        for (int k = 0; k < UNROLL; k++) {
+            const int u = u0 + 32 * k;
+            if (u < units) {
+                wv[k] = wrow[u];
+                am[k] = W.absmax[shift >= 0 ? (first + u) >> shift : (first + u) / per_block];
+            }
+        }
+#pragma unroll
+        for (int k = 0; k < UNROLL; k++) {
+            const int u = u0 + 32 * k;
+            if (u >= units) break;
+#pragma unroll
+            for (int t = 0; t < NT; t++) {
+                const int4 *a = (const int4 *)(aq + (size_t)t * cols + (size_t)u * SLM_QK);
+                const int4 lo = a[0], hi = a[1];
+                int q = nf4_word_dot_i8(wv[k].x, t4, make_int2(lo.x, lo.y));
+                q += nf4_word_dot_i8(wv[k].y, t4, make_int2(lo.z, lo.w));
+                q += nf4_word_dot_i8(wv[k].z, t4, make_int2(hi.x, hi.y));
+                q += nf4_word_dot_i8(wv[k].w, t4, make_int2(hi.z, hi.w));
+                acc[t] += am[k] * ad[t * units + u] * (float)q;
+            }
+        }
+    }
+#pragma unroll
+    for (int t = 0; t < NT; t++) acc[t] *= step;
+    warp_store_row<NT>(acc, out, bias, r, W.rows);
+}
+
+int slm_cuda_nf4_int8(const slm_mat *W) { return W->cols % SLM_QK == 0 && W->block % SLM_QK == 0; }
+
+int slm_cuda_matvec_nf4(slm_cuda_ctx *c, float *out, const float *x, int n, const slm_mat *W, const float *bias,
+                        void *act) {
     if (c->failed) return -1;
     if (n < 1 || n > SLM_CUDA_MV_MAX || W->type != SLM_NF4 || W->block <= 0)
         return slm_cuda_check(c, cudaErrorInvalidValue, "matvec_nf4: arguments", __FILE__, __LINE__);
     if (W->rows == 0) return 0;
     dim3 grid((W->rows + MV_WARPS - 1) / MV_WARPS), block(32 * MV_WARPS);
+    if (slm_cuda_nf4_int8(W)) {
+        if (slm_cuda_act_q8(c, act, x, n, W->cols)) return -1;
+        const int8_t *aq = (const int8_t *)act;
+        const float *ad = (const float *)((const char *)act + act_scales_offset(n, W->cols));
+        const int per_block = W->block / SLM_QK;
+        int shift = -1;
+        for (int k = 0; k < 31 && shift < 0; k++)
+            if (per_block == 1 << k) shift = k;
+        switch (n) {
+        case 1: matvec_nf4_i8_kernel<1><<<grid, block, 0, c->stream>>>(out, *W, aq, ad, bias, shift); break;
+        case 2: matvec_nf4_i8_kernel<2><<<grid, block, 0, c->stream>>>(out, *W, aq, ad, bias, shift); break;
+        case 3: matvec_nf4_i8_kernel<3><<<grid, block, 0, c->stream>>>(out, *W, aq, ad, bias, shift); break;
+        case 4: matvec_nf4_i8_kernel<4><<<grid, block, 0, c->stream>>>(out, *W, aq, ad, bias, shift); break;
+        case 5: matvec_nf4_i8_kernel<5><<<grid, block, 0, c->stream>>>(out, *W, aq, ad, bias, shift); break;
+        case 6: matvec_nf4_i8_kernel<6><<<grid, block, 0, c->stream>>>(out, *W, aq, ad, bias, shift); break;
+        case 7: matvec_nf4_i8_kernel<7><<<grid, block, 0, c->stream>>>(out, *W, aq, ad, bias, shift); break;
+        default: matvec_nf4_i8_kernel<8><<<grid, block, 0, c->stream>>>(out, *W, aq, ad, bias, shift); break;
+        }
+        return CUDA_CHECK_LAUNCH(c, "matvec_nf4_i8_kernel");
+    }
     switch (n) {
     case 1: matvec_nf4_kernel<1><<<grid, block, 0, c->stream>>>(out, *W, x, bias); break;
     case 2: matvec_nf4_kernel<2><<<grid, block, 0, c->stream>>>(out, *W, x, bias); break;
