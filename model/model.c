@@ -30,6 +30,11 @@ static float *upload_vec(slm_backend *be, slm_weights *dev, const float *v, int 
     return d;
 }
 
+static void add_bytes(slm_mat *w, const char *name, void *total) {
+    (void)name;
+    *(size_t *)total += mat_bytes(w);
+}
+
 static int upload_weights(slm_model *m) {
     slm_backend *be = m->be;
     const slm_config *c = &m->cfg;
@@ -60,7 +65,13 @@ static int upload_weights(slm_model *m) {
         D->b_up = upload_vec(be, d, H->b_up, ffn, &failed);
         D->b_down = upload_vec(be, d, H->b_down, hidden, &failed);
     }
-    if (failed) return slm_fail("%s backend: cannot hold the weights (%s)", be->name, slm_error()[0] ? slm_error() : "out of memory");
+    if (failed) {
+        size_t bytes = 0;
+        slm_weights_each_mat(h, add_bytes, &bytes);
+        bytes += mat_bytes(&h->embed) + (c->tie_word_embeddings ? 0 : mat_bytes(&h->lm_head));
+        return slm_fail("%s backend: cannot hold the weights, %.2f GiB (%s)", be->name, bytes / 1073741824.0,
+                        slm_error()[0] ? slm_error() : "out of memory");
+    }
     return 0;
 }
 

@@ -90,7 +90,10 @@ static void *dev_alloc(cuda_backend *cb, size_t bytes) {
     cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
     if (e != cudaSuccess) {
         cudaGetLastError();
-        slm_fail("CUDA backend: cannot allocate %.1f MiB of device memory: %s", bytes / 1048576.0, cudaGetErrorString(e));
+        size_t free_b = 0, total_b = 0;
+        if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) cudaGetLastError();
+        slm_fail("CUDA backend: cannot allocate %.1f MiB of device memory (%.1f of %.1f MiB free): %s", bytes / 1048576.0,
+                 free_b / 1048576.0, total_b / 1048576.0, cudaGetErrorString(e));
         return NULL;
     }
     if (CUDA_CHECK(c, cudaMemsetAsync(p, 0, bytes, c->stream))) {
