@@ -403,7 +403,7 @@ static int cuda_step_begin(slm_backend *b, const void *session, const int *token
             if (!cb->graphs[i].session) g = &cb->graphs[i];
         if (!g) {
             g = &cb->graphs[0];
-            cudaGraphExecDestroy(g->exec);
+            if (g->exec) cudaGraphExecDestroy(g->exec);
         }
         memset(g, 0, sizeof *g);
         g->session = session;
