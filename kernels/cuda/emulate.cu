@@ -83,15 +83,29 @@ static void float_rows(float *y, const slm_mat *m, const float *x) {
     }
 }
 
-/* Rows of Q8_0/Q4_0 from one int8 activation row, as the dp4a kernels compute them. */
-static int quant_rows(float *y, const slm_mat *m, const float *x) {
-    int cols = m->cols, nb = cols / SLM_QK;
+/* One int8 activation row of x (the layout of cuda_layout.h), as act_q8_kernel makes it; NULL when
+ * out of memory (slm_error() set). To be freed. */
+static char *act_row(const float *x, int cols) {
     char *act = (char *)malloc(act_bytes(1, cols));
-    if (!act) return slm_fail("out of memory");
+    if (!act) {
+        slm_fail("out of memory");
+        return NULL;
+    }
     int8_t *aq = (int8_t *)act;
     float *ad = (float *)(act + act_scales_offset(1, cols));
     int *as = (int *)(act + act_sums_offset(1, cols));
-    for (int b = 0; b < nb; b++) act_q8_block(x + (size_t)b * SLM_QK, aq + (size_t)b * SLM_QK, &ad[b], &as[b]);
+    for (int b = 0; b < cols / SLM_QK; b++) act_q8_block(x + (size_t)b * SLM_QK, aq + (size_t)b * SLM_QK, &ad[b], &as[b]);
+    return act;
+}
+
+/* Rows of Q8_0/Q4_0 from one int8 activation row, as the dp4a kernels compute them. */
+static int quant_rows(float *y, const slm_mat *m, const float *x) {
+    int cols = m->cols, nb = cols / SLM_QK;
+    char *act = act_row(x, cols);
+    if (!act) return -1;
+    int8_t *aq = (int8_t *)act;
+    float *ad = (float *)(act + act_scales_offset(1, cols));
+    int *as = (int *)(act + act_sums_offset(1, cols));
     const uint16_t *wd = (const uint16_t *)m->data;
     const uint8_t *wq = (const uint8_t *)m->data + q_values_offset(m->rows, cols);
     for (int r = 0; r < m->rows; r++) {
@@ -119,12 +133,10 @@ static int quant_rows(float *y, const slm_mat *m, const float *x) {
 /* Rows of NF4 as matvec_nf4_i8_kernel computes them from one int8 activation row. */
 static int nf4_int8_rows(float *y, const slm_mat *m, const float *x) {
     int cols = m->cols, nb = cols / SLM_QK, per_block = m->block / SLM_QK;
-    char *act = (char *)malloc(act_bytes(1, cols));
-    if (!act) return slm_fail("out of memory");
+    char *act = act_row(x, cols);
+    if (!act) return -1;
     int8_t *aq = (int8_t *)act;
     float *ad = (float *)(act + act_scales_offset(1, cols));
-    int *as = (int *)(act + act_sums_offset(1, cols));
-    for (int b = 0; b < nb; b++) act_q8_block(x + (size_t)b * SLM_QK, aq + (size_t)b * SLM_QK, &ad[b], &as[b]);
     uint32_t t[4];
     float step = nf4_i8_table(m->code, t);
     for (int r = 0; r < m->rows; r++) {
