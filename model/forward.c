@@ -14,6 +14,19 @@
 #include "../kernels/cpu/rope.h"
 #include "model_impl.h"
 
+/* The products p of the input x, in one op where the backend has one; else a matmul each, through
+ * tmp for a product that adds to its output. */
+static void products(slm_backend *b, const float *x, int n, const slm_product *p, int count, float *tmp) {
+    if (b->matmuls) {
+        b->matmuls(b, x, n, p, count);
+        return;
+    }
+    for (int i = 0; i < count; i++) {
+        b->matmul(b, p[i].add ? tmp : p[i].out, x, n, p[i].W, p[i].bias);
+        if (p[i].add) b->add(b, p[i].out, tmp, n * p[i].W->rows);
+    }
+}
+
 int slm_forward(slm_session *s, const int *tokens, int n, float *logits, int all) {
     const slm_config *c = &s->m->cfg;
     const slm_weights *w = &s->m->dev;
@@ -38,22 +51,21 @@ int slm_forward(slm_session *s, const int *tokens, int n, float *logits, int all
 
         /* attention */
         b->rmsnorm(b, s->xb, s->x, L->attn_norm, n, hidden, eps);
-        b->matmul(b, s->q, s->xb, n, &L->wq, L->bq);
-        b->matmul(b, s->k, s->xb, n, &L->wk, L->bk);
-        b->matmul(b, s->v, s->xb, n, &L->wv, L->bv);
+        const slm_product qkv[3] = {{s->q, &L->wq, L->bq, 0}, {s->k, &L->wk, L->bk, 0}, {s->v, &L->wv, L->bv, 0}};
+        products(b, s->xb, n, qkv, 3, NULL);
         b->rope(b, s->q, s->cos_t, s->sin_t, n, c->n_heads, hd, hd);
         b->rope(b, s->k, s->cos_t, s->sin_t, n, c->n_kv_heads, hd, hd);
         b->attention(b, s->kv, l, s->att, s->q, s->k, s->v, n, s->pos);
-        b->matmul(b, s->xb, s->att, n, &L->wo, L->bo);
-        b->add(b, s->x, s->xb, n * hidden);
+        const slm_product out = {s->x, &L->wo, L->bo, 1}; /* x += att·Wo */
+        products(b, s->att, n, &out, 1, s->xb);
 
         /* feed-forward (SwiGLU) */
         b->rmsnorm(b, s->xb, s->x, L->ffn_norm, n, hidden, eps);
-        b->matmul(b, s->hb, s->xb, n, &L->w_gate, L->b_gate);
-        b->matmul(b, s->hb2, s->xb, n, &L->w_up, L->b_up);
+        const slm_product gate_up[2] = {{s->hb, &L->w_gate, L->b_gate, 0}, {s->hb2, &L->w_up, L->b_up, 0}};
+        products(b, s->xb, n, gate_up, 2, NULL);
         b->swiglu(b, s->hb, s->hb, s->hb2, n * ffn);
-        b->matmul(b, s->xb, s->hb, n, &L->w_down, L->b_down);
-        b->add(b, s->x, s->xb, n * hidden);
+        const slm_product down = {s->x, &L->w_down, L->b_down, 1}; /* x += hb·Wdown */
+        products(b, s->hb, n, &down, 1, s->xb);
     }
 
     /* final norm and LM head, only for the rows whose logits are wanted */

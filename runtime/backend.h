@@ -12,6 +12,15 @@
 typedef struct slm_backend slm_backend;
 typedef struct slm_kv slm_kv; /* a backend's key/value cache for one sequence */
 
+/* One of several products of the same input x: out[n][W->rows] = x·Wᵀ (+ bias), or added to what
+ * out holds where add is set. */
+typedef struct {
+    float *out;
+    const slm_mat *W;
+    const float *bias;
+    int add;
+} slm_product;
+
 struct slm_backend {
     const char *name;
     int kv_f16; /* set before kv_new: keep the KV cache in f16 where the backend can (the CPU backend does) */
@@ -51,6 +60,9 @@ struct slm_backend {
      * come more than once, and does nothing when nothing is being recorded). */
     int (*step_begin)(slm_backend *b, const void *session, const int *tokens, int n, int pos0, int head);
     void (*step_end)(slm_backend *b);
+    /* Optional: several products of one input in one op (a GPU launches them together); without it
+     * the forward pass runs matmul for each, and add for those that add to their output. */
+    void (*matmuls)(slm_backend *b, const float *x, int n, const slm_product *p, int count);
 
     slm_kv *(*kv_new)(slm_backend *b, const slm_config *c, int ctx);
     void (*kv_free)(slm_backend *b, slm_kv *kv);

@@ -351,6 +351,67 @@ static void test_gpu_matmul(void) {
     }
 }
 
+/* Several products of one input in one op (matmuls: one launch for a run of one format and width),
+ * one of them adding to its output, against one matmul each and the add done on the host: within
+ * 1e-6 relative L2 (the same kernels' arithmetic; cuBLAS may fold the F32 add into its own). Row
+ * counts that are not whole blocks of the launch, a set mixing formats, and a batch for cuBLAS. */
+static void test_gpu_matmuls(void) {
+    static const slm_dtype sets[][3] = {{SLM_F32, SLM_F32, SLM_F32}, {SLM_F16, SLM_F16, SLM_F16},
+                                        {SLM_BF16, SLM_BF16, SLM_BF16}, {SLM_Q8_0, SLM_Q8_0, SLM_Q8_0},
+                                        {SLM_Q4_0, SLM_Q4_0, SLM_Q4_0}, {SLM_NF4, SLM_NF4, SLM_NF4},
+                                        {SLM_BF16, SLM_Q8_0, SLM_BF16}};
+    static const int rows[3] = {13, 301, 6}, ns[] = {1, 3, 9};
+    const int cols = 320;
+    for (size_t s = 0; s < sizeof sets / sizeof sets[0]; s++) {
+        test_mat m[3];
+        slm_mat dW[3];
+        int ok = 1;
+        for (int j = 0; j < 3; j++) {
+            m[j] = make_mat(sets[s][j], rows[j], cols, 64, 1.0f);
+            if (gpu->upload_mat(gpu, &dW[j], &m[j].W)) ok = 0;
+        }
+        CHECK(ok, "upload_mat: %s", slm_error());
+        for (size_t k = 0; ok && k < sizeof ns / sizeof ns[0]; k++) {
+            const int n = ns[k];
+            float *x = rand_vec((size_t)n * cols, 1.0f), *bias = rand_vec(rows[1], 1.0f);
+            float *start = rand_vec((size_t)n * rows[1], 1.0f);
+            float *dx = dev_from(x, (size_t)n * cols), *db = dev_from(bias, rows[1]), *one[3], *set[3];
+            for (int j = 0; j < 3; j++) {
+                CHECK(gpu->reserve(gpu, &dW[j], n) == 0, "reserve: %s", slm_error());
+                one[j] = dev_poison((size_t)n * rows[j]);
+                set[j] = j == 1 ? dev_from(start, (size_t)n * rows[1]) : dev_poison((size_t)n * rows[j]);
+                gpu->matmul(gpu, one[j], dx, n, &dW[j], j == 1 ? db : NULL);
+            }
+            const slm_product p[3] = {{set[0], &dW[0], NULL, 0}, {set[1], &dW[1], db, 1}, {set[2], &dW[2], NULL, 0}};
+            gpu->matmuls(gpu, dx, n, p, 3);
+            for (int j = 0; j < 3; j++) {
+                size_t ny = (size_t)n * rows[j];
+                float *want = dev_to_host(one[j], ny), *got = dev_to_host(set[j], ny);
+                if (j == 1)
+                    for (size_t i = 0; i < ny; i++) want[i] += start[i];
+                if (synced("matmuls")) {
+                    double e = rel_f(got, want, ny);
+                    CHECK(count_nan(got, ny) == 0 && e < 1e-6, "matmuls %s product %d (%d rows) n=%d: %d unwritten, relative L2 %.3g",
+                          slm_dtype_name(sets[s][j]), j, rows[j], n, count_nan(got, ny), e);
+                }
+                free(want);
+                free(got);
+                gpu->free(gpu, one[j]);
+                gpu->free(gpu, set[j]);
+            }
+            gpu->free(gpu, dx);
+            gpu->free(gpu, db);
+            free(x);
+            free(bias);
+            free(start);
+        }
+        for (int j = 0; j < 3; j++) {
+            gpu->free_mat(gpu, &dW[j]);
+            free_mat(&m[j]);
+        }
+    }
+}
+
 /* Embedding rows equal the CPU's dequantization bit for bit, in every format. */
 static void test_gpu_embed(void) {
     static const int tokens[] = {0, 49, 7, 7, 3, 48};
@@ -879,6 +940,7 @@ int main(void) {
         return test_summary();
     }
     RUN(test_gpu_matmul);
+    RUN(test_gpu_matmuls);
     RUN(test_gpu_embed);
     RUN(test_gpu_rmsnorm);
     RUN(test_gpu_rope);

@@ -259,28 +259,57 @@ static int cuda_reserve(slm_backend *b, const slm_mat *W, int n) {
     return grow(cb, &cb->scratch, &cb->scratch_size, matmul_scratch(W, n), "reserve of matmul scratch", 0);
 }
 
-static void cuda_matmul(slm_backend *b, float *out, const float *x, int n, const slm_mat *W, const float *bias) {
-    cuda_backend *cb = cu(b);
+/* One launch of products of the same input, format and width (n <= SLM_CUDA_MV_MAX). */
+static void matvec_set(cuda_backend *cb, const float *x, int n, const slm_cuda_product *p, int count) {
     slm_cuda_ctx *c = &cb->ctx;
-    if (c->failed || n <= 0) return;
-    if (grow(cb, &cb->scratch, &cb->scratch_size, matmul_scratch(W, n), "growth of matmul scratch", 1)) return;
-    if (n > SLM_CUDA_MV_MAX) {
-        slm_cuda_gemm(c, out, x, n, W, bias, cb->scratch);
-        return;
-    }
-    switch (W->type) {
+    switch (p[0].W.type) {
     case SLM_F32:
     case SLM_F16:
-    case SLM_BF16: slm_cuda_matvec_float(c, out, x, n, W, bias); break;
+    case SLM_BF16: slm_cuda_matvec_float(c, p, count, x, n); break;
     case SLM_Q8_0:
-        if (slm_cuda_act_q8(c, cb->scratch, x, n, W->cols) == 0) slm_cuda_matvec_q8_0(c, out, cb->scratch, n, W, bias);
+        if (slm_cuda_act_q8(c, cb->scratch, x, n, p[0].W.cols) == 0) slm_cuda_matvec_q8_0(c, p, count, cb->scratch, n);
         break;
     case SLM_Q4_0:
-        if (slm_cuda_act_q8(c, cb->scratch, x, n, W->cols) == 0) slm_cuda_matvec_q4_0(c, out, cb->scratch, n, W, bias);
+        if (slm_cuda_act_q8(c, cb->scratch, x, n, p[0].W.cols) == 0) slm_cuda_matvec_q4_0(c, p, count, cb->scratch, n);
         break;
-    case SLM_NF4: slm_cuda_matvec_nf4(c, out, x, n, W, bias, cb->scratch); break;
+    case SLM_NF4: slm_cuda_matvec_nf4(c, p, count, x, n, cb->scratch); break;
     default: slm_cuda_check(c, cudaErrorInvalidValue, "matmul: weight format", __FILE__, __LINE__); break;
     }
+}
+
+/* Products of one input: for a decoding step, one launch for each run of products that share a
+ * format and width (Q, K and V; gate and up), the activations quantized once for all of them. */
+static void cuda_matmuls(slm_backend *b, const float *x, int n, const slm_product *p, int count) {
+    cuda_backend *cb = cu(b);
+    slm_cuda_ctx *c = &cb->ctx;
+    if (c->failed || n <= 0 || count <= 0) return;
+    size_t need = 0;
+    for (int i = 0; i < count; i++) {
+        size_t bytes = matmul_scratch(p[i].W, n);
+        need = bytes > need ? bytes : need;
+    }
+    if (grow(cb, &cb->scratch, &cb->scratch_size, need, "growth of matmul scratch", 1)) return;
+    if (n > SLM_CUDA_MV_MAX) {
+        for (int i = 0; i < count; i++)
+            if (slm_cuda_gemm(c, p[i].out, x, n, p[i].W, p[i].bias, p[i].add, cb->scratch)) return;
+        return;
+    }
+    slm_cuda_product set[SLM_CUDA_PRODUCTS];
+    int m = 0;
+    for (int i = 0; i < count; i++) {
+        const slm_cuda_product q = {p[i].out, *p[i].W, p[i].bias, p[i].add};
+        if (m == SLM_CUDA_PRODUCTS || (m > 0 && (q.W.type != set[0].W.type || q.W.cols != set[0].W.cols))) {
+            matvec_set(cb, x, n, set, m);
+            m = 0;
+        }
+        set[m++] = q;
+    }
+    if (m) matvec_set(cb, x, n, set, m);
+}
+
+static void cuda_matmul(slm_backend *b, float *out, const float *x, int n, const slm_mat *W, const float *bias) {
+    const slm_product p = {out, W, bias, 0};
+    cuda_matmuls(b, x, n, &p, 1);
 }
 
 /* ---- the other ops ---- */
@@ -536,6 +565,7 @@ slm_backend *slm_backend_cuda(void) {
     cb->base.embed = cuda_embed;
     cb->base.rmsnorm = cuda_rmsnorm;
     cb->base.matmul = cuda_matmul;
+    cb->base.matmuls = cuda_matmuls;
     cb->base.rope = cuda_rope;
     cb->base.attention = cuda_attention;
     cb->base.swiglu = cuda_swiglu;

@@ -48,24 +48,34 @@ size_t slm_cuda_attention_partials(const slm_cuda_kv *kv);
 int slm_cuda_attention(slm_cuda_ctx *c, slm_cuda_kv *kv, int layer, float *out, const float *q, const float *k,
                        const float *v, int n, int pos0, float *partials, const int *pos_dev);
 
-/* matvec_float.cu: out[t] = W·x[t] (+ bias) for n <= SLM_CUDA_MV_MAX rows, W in F32/F16/BF16. */
-int slm_cuda_matvec_float(slm_cuda_ctx *c, float *out, const float *x, int n, const slm_mat *W, const float *bias);
+/* One product of a matrix-vector launch: out[t][r] = x[t]·(row r of W) (+ bias[r]), added to what
+ * out holds where add is set. The launchers below take up to SLM_CUDA_PRODUCTS of them, all of the
+ * same input, format and width, in one launch, for n <= SLM_CUDA_MV_MAX rows of x. */
+enum { SLM_CUDA_PRODUCTS = 3 };
+typedef struct {
+    float *out;
+    slm_mat W;
+    const float *bias;
+    int add;
+} slm_cuda_product;
 
-/* matvec_q8_0.cu: the int8 activation rows (layout in cuda_layout.h) of n rows of x, and the Q8_0 product. */
+/* matvec_float.cu: W in F32/F16/BF16. */
+int slm_cuda_matvec_float(slm_cuda_ctx *c, const slm_cuda_product *p, int count, const float *x, int n);
+
+/* matvec_q8_0.cu: the int8 activation rows (layout in cuda_layout.h) of n rows of x, and the Q8_0 products. */
 int slm_cuda_act_q8(slm_cuda_ctx *c, void *act, const float *x, int n, int cols);
-int slm_cuda_matvec_q8_0(slm_cuda_ctx *c, float *out, const void *act, int n, const slm_mat *W, const float *bias);
+int slm_cuda_matvec_q8_0(slm_cuda_ctx *c, const slm_cuda_product *p, int count, const void *act, int n);
 /* matvec_q4_0.cu: the same from activation rows made by slm_cuda_act_q8. */
-int slm_cuda_matvec_q4_0(slm_cuda_ctx *c, float *out, const void *act, int n, const slm_mat *W, const float *bias);
+int slm_cuda_matvec_q4_0(slm_cuda_ctx *c, const slm_cuda_product *p, int count, const void *act, int n);
 /* matvec_nf4.cu: with int8 activations (made in act, act_bytes(n, cols) of scratch) where
  * slm_cuda_nf4_int8(W), else in float. */
 int slm_cuda_nf4_int8(const slm_mat *W);
-int slm_cuda_matvec_nf4(slm_cuda_ctx *c, float *out, const float *x, int n, const slm_mat *W, const float *bias,
-                        void *act);
+int slm_cuda_matvec_nf4(slm_cuda_ctx *c, const slm_cuda_product *p, int count, const float *x, int n, void *act);
 
-/* gemm.cu: out[n][rows] = x[n][cols]·Wᵀ (+ bias) through cuBLAS, any format; scratch: at least
- * slm_cuda_gemm_scratch(W, n) bytes. */
+/* gemm.cu: out[n][rows] = x[n][cols]·Wᵀ (+ bias), or added to out (add), through cuBLAS, any format;
+ * scratch: at least slm_cuda_gemm_scratch(W, n) bytes. */
 size_t slm_cuda_gemm_scratch(const slm_mat *W, int n);
-int slm_cuda_gemm(slm_cuda_ctx *c, float *out, const float *x, int n, const slm_mat *W, const float *bias,
+int slm_cuda_gemm(slm_cuda_ctx *c, float *out, const float *x, int n, const slm_mat *W, const float *bias, int add,
                   void *scratch);
 
 /* backend_cuda.cu: the device layout of a host matrix (cuda_layout.h), written into dst

@@ -32,23 +32,4 @@ static __device__ __forceinline__ void block_sum_first(float (&v)[NT], float *pa
     }
 }
 
-/* The matrix-vector kernels give each output row to one warp, MV_WARPS rows to a block: a row's
- * partial sums then meet in a warp reduction, with no shared memory and no block barrier, and a
- * block needs no more rows than the matrix has. */
-enum { MV_WARPS = 4 };
-
-/* The end of a matrix-vector kernel: the warp of row r sums its lanes' partial sums, one per token,
- * and lane 0 writes out[t][r] (+ bias[r]). */
-template <int NT>
-static __device__ __forceinline__ void warp_store_row(float (&acc)[NT], float *out, const float *bias, int r,
-                                                      int rows) {
-#pragma unroll
-    for (int t = 0; t < NT; t++) acc[t] = warp_sum(acc[t]);
-    if ((threadIdx.x & 31) == 0) {
-        float b = bias ? bias[r] : 0.0f;
-#pragma unroll
-        for (int t = 0; t < NT; t++) out[(size_t)t * rows + r] = acc[t] + b;
-    }
-}
-
 #endif

@@ -108,12 +108,13 @@ __global__ void __launch_bounds__(SPLIT_THREADS)
 /* Work split: one thread per output value (1-D grid over n·rows), consecutive threads on
  * consecutive rows of W so that the reads of both halves and the writes are coalesced. */
 __global__ void epilogue_kernel(float *out, const float *__restrict__ g, const float *__restrict__ scales,
-                                const float *__restrict__ bias, int n, int rows) {
+                                const float *__restrict__ bias, int n, int rows, int add) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (size_t)n * rows) return;
     int t = (int)(i / rows), r = (int)(i % rows);
     float v = scales[t] * (g[i] + g[i + (size_t)n * rows]);
-    out[i] = bias ? v + bias[r] : v;
+    if (bias) v += bias[r];
+    out[i] = add ? out[i] + v : v;
 }
 
 /* Work split: one thread per output value, as above (bias after an F32 GEMM). */
@@ -133,7 +134,7 @@ __global__ void dequant_f16_kernel(uint16_t *dst, slm_mat W, int r0, int nrows) 
 
 static unsigned blocks_for(size_t n) { return (unsigned)((n + 255) / 256); }
 
-int slm_cuda_gemm(slm_cuda_ctx *c, float *out, const float *x, int n, const slm_mat *W, const float *bias,
+int slm_cuda_gemm(slm_cuda_ctx *c, float *out, const float *x, int n, const slm_mat *W, const float *bias, int add,
                   void *scratch) {
     if (c->failed) return -1;
     int rows = W->rows, cols = W->cols;
@@ -142,9 +143,9 @@ int slm_cuda_gemm(slm_cuda_ctx *c, float *out, const float *x, int n, const slm_
     size_t total = (size_t)n * rows;
 
     if (W->type == SLM_F32) {
-        /* column-major view: out (rows x n) = Wᵀ-view (cols x rows)ᵀ · x (cols x n) */
+        /* column-major view: out (rows x n) = Wᵀ-view (cols x rows)ᵀ · x (cols x n) (+ out) */
         if (CUBLAS_CHECK(c, slm_cublas()->sgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, cols, &one, (const float *)W->data,
-                                        cols, x, cols, &zero, out, rows)))
+                                        cols, x, cols, add ? &one : &zero, out, rows)))
             return -1;
         if (!bias) return 0;
         bias_kernel<<<blocks_for(total), 256, 0, c->stream>>>(out, bias, n, rows);
@@ -180,7 +181,7 @@ int slm_cuda_gemm(slm_cuda_ctx *c, float *out, const float *x, int n, const slm_
                                          CUBLAS_GEMM_DEFAULT)))
             return -1;
     }
-    epilogue_kernel<<<blocks_for(total), 256, 0, c->stream>>>(out, g, scales, bias, n, rows);
+    epilogue_kernel<<<blocks_for(total), 256, 0, c->stream>>>(out, g, scales, bias, n, rows, add);
     return CUDA_CHECK_LAUNCH(c, "epilogue_kernel");
 }
 

@@ -1,11 +1,10 @@
 /* Matrix-vector products with F32, F16 and BF16 weights, for up to SLM_CUDA_MV_MAX tokens at once. */
 #include "cuda_layout.h"
-#include "cuda_ops.h"
-#include "cuda_reduce.h"
+#include "cuda_matvec.h"
 
 enum { UNROLL = 8 };
 
-/* Work split: one warp per output row, MV_WARPS rows per block (cuda_reduce.h). The lanes stride
+/* Work split: one warp per output row, MV_WARPS rows per block (cuda_matvec.h). The lanes stride
  * over the row in 16-byte units (4 F32 or 8 F16/BF16 weights per load), each issuing UNROLL loads
  * before it uses the first: decoding is bound by the weight reads, and a lane with one load in
  * flight at a time leaves most of the memory bandwidth unused (a row of 2048 BF16 weights is 256
@@ -14,13 +13,13 @@ enum { UNROLL = 8 };
  * scalar path (odd sizes only). */
 template <int NT, slm_dtype T>
 __global__ void __launch_bounds__(32 * MV_WARPS)
-    matvec_float_kernel(float *out, const void *__restrict__ W, const float *__restrict__ x,
-                        const float *__restrict__ bias, int rows, int cols) {
+    matvec_float_kernel(const mv_set S, const float *__restrict__ x) {
     constexpr int per = T == SLM_F32 ? 4 : 8;   /* weights per 16-byte unit */
     constexpr size_t esize = T == SLM_F32 ? 4 : 2;
-    const int lane = threadIdx.x & 31, r = blockIdx.x * MV_WARPS + (threadIdx.x >> 5);
-    if (r >= rows) return;
-    const char *row = (const char *)W + (size_t)r * cols * esize;
+    slm_cuda_product P;
+    const int lane = threadIdx.x & 31, r = mv_row(S, &P), cols = P.W.cols;
+    if (r >= P.W.rows) return;
+    const char *row = (const char *)P.W.data + (size_t)r * cols * esize;
     float acc[NT];
 #pragma unroll
     for (int t = 0; t < NT; t++) acc[t] = 0.0f;
@@ -69,34 +68,34 @@ __global__ void __launch_bounds__(32 * MV_WARPS)
             for (int t = 0; t < NT; t++) acc[t] += w * x[(size_t)t * cols + c];
         }
     }
-    warp_store_row<NT>(acc, out, bias, r, rows);
+    warp_store_row<NT>(acc, P, r);
 }
 
 template <slm_dtype T>
-static void launch(slm_cuda_ctx *c, float *out, const float *x, int n, const slm_mat *W, const float *bias) {
-    dim3 grid((W->rows + MV_WARPS - 1) / MV_WARPS), block(32 * MV_WARPS);
-    const void *w = W->data;
-    int rows = W->rows, cols = W->cols;
+static void launch(slm_cuda_ctx *c, const mv_set &s, const float *x, int n) {
+    dim3 grid(mv_blocks(s)), block(32 * MV_WARPS);
     switch (n) {
-    case 1: matvec_float_kernel<1, T><<<grid, block, 0, c->stream>>>(out, w, x, bias, rows, cols); break;
-    case 2: matvec_float_kernel<2, T><<<grid, block, 0, c->stream>>>(out, w, x, bias, rows, cols); break;
-    case 3: matvec_float_kernel<3, T><<<grid, block, 0, c->stream>>>(out, w, x, bias, rows, cols); break;
-    case 4: matvec_float_kernel<4, T><<<grid, block, 0, c->stream>>>(out, w, x, bias, rows, cols); break;
-    case 5: matvec_float_kernel<5, T><<<grid, block, 0, c->stream>>>(out, w, x, bias, rows, cols); break;
-    case 6: matvec_float_kernel<6, T><<<grid, block, 0, c->stream>>>(out, w, x, bias, rows, cols); break;
-    case 7: matvec_float_kernel<7, T><<<grid, block, 0, c->stream>>>(out, w, x, bias, rows, cols); break;
-    default: matvec_float_kernel<8, T><<<grid, block, 0, c->stream>>>(out, w, x, bias, rows, cols); break;
+    case 1: matvec_float_kernel<1, T><<<grid, block, 0, c->stream>>>(s, x); break;
+    case 2: matvec_float_kernel<2, T><<<grid, block, 0, c->stream>>>(s, x); break;
+    case 3: matvec_float_kernel<3, T><<<grid, block, 0, c->stream>>>(s, x); break;
+    case 4: matvec_float_kernel<4, T><<<grid, block, 0, c->stream>>>(s, x); break;
+    case 5: matvec_float_kernel<5, T><<<grid, block, 0, c->stream>>>(s, x); break;
+    case 6: matvec_float_kernel<6, T><<<grid, block, 0, c->stream>>>(s, x); break;
+    case 7: matvec_float_kernel<7, T><<<grid, block, 0, c->stream>>>(s, x); break;
+    default: matvec_float_kernel<8, T><<<grid, block, 0, c->stream>>>(s, x); break;
     }
 }
 
-int slm_cuda_matvec_float(slm_cuda_ctx *c, float *out, const float *x, int n, const slm_mat *W, const float *bias) {
+int slm_cuda_matvec_float(slm_cuda_ctx *c, const slm_cuda_product *p, int count, const float *x, int n) {
     if (c->failed) return -1;
-    if (n < 1 || n > SLM_CUDA_MV_MAX) return slm_cuda_check(c, cudaErrorInvalidValue, "matvec_float: batch size", __FILE__, __LINE__);
-    if (W->rows == 0) return 0;
-    switch (W->type) {
-    case SLM_F32: launch<SLM_F32>(c, out, x, n, W, bias); break;
-    case SLM_F16: launch<SLM_F16>(c, out, x, n, W, bias); break;
-    case SLM_BF16: launch<SLM_BF16>(c, out, x, n, W, bias); break;
+    if (n < 1 || n > SLM_CUDA_MV_MAX || !mv_valid(p, count))
+        return slm_cuda_check(c, cudaErrorInvalidValue, "matvec_float: arguments", __FILE__, __LINE__);
+    const mv_set s = mv_plan(p, count);
+    if (mv_blocks(s) == 0) return 0;
+    switch (p[0].W.type) {
+    case SLM_F32: launch<SLM_F32>(c, s, x, n); break;
+    case SLM_F16: launch<SLM_F16>(c, s, x, n); break;
+    case SLM_BF16: launch<SLM_BF16>(c, s, x, n); break;
     default: return slm_cuda_check(c, cudaErrorInvalidValue, "matvec_float: weight format", __FILE__, __LINE__);
     }
     return CUDA_CHECK_LAUNCH(c, "matvec_float_kernel");

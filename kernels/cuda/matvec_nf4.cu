@@ -12,12 +12,11 @@
  * Other rows are dequantized in float: the table in shared memory, 8 codes per load where rows and
  * blocks allow, else weight by weight. */
 #include "cuda_layout.h"
-#include "cuda_ops.h"
-#include "cuda_reduce.h"
+#include "cuda_matvec.h"
 
 enum { UNROLL = 8 };
 
-/* Work split: one warp per output row, MV_WARPS rows per block (cuda_reduce.h). The lanes stride
+/* Work split: one warp per output row, MV_WARPS rows per block (cuda_matvec.h). The lanes stride
  * over the row in 4-byte words of 8 codes, each issuing UNROLL loads before it uses the first; one
  * partial sum per token (weights read once for all NT tokens), then a warp reduction. A lane takes
  * 8 weights at a time, not the 32 of a 16-byte load, because of x: the 32 floats behind 16 bytes of
@@ -30,11 +29,13 @@ enum { UNROLL = 8 };
  * get a broadcast. */
 template <int NT>
 __global__ void __launch_bounds__(32 * MV_WARPS)
-    matvec_nf4_kernel(float *out, slm_mat W, const float *__restrict__ x, const float *__restrict__ bias) {
+    matvec_nf4_kernel(const mv_set S, const float *__restrict__ x) {
     __shared__ float code[16];
+    slm_cuda_product P;
+    const int lane = threadIdx.x & 31, r = mv_row(S, &P), cols = P.W.cols;
+    const slm_mat &W = P.W;
     if (threadIdx.x < 16) code[threadIdx.x] = W.code[threadIdx.x];
     __syncthreads();
-    const int lane = threadIdx.x & 31, r = blockIdx.x * MV_WARPS + (threadIdx.x >> 5), cols = W.cols;
     if (r >= W.rows) return;
     const uint8_t *codes = (const uint8_t *)W.data;
     float acc[NT];
@@ -76,10 +77,10 @@ __global__ void __launch_bounds__(32 * MV_WARPS)
             for (int t = 0; t < NT; t++) acc[t] += w * x[(size_t)t * cols + c];
         }
     }
-    warp_store_row<NT>(acc, out, bias, r, W.rows);
+    warp_store_row<NT>(acc, P, r);
 }
 
-/* Work split: one warp per output row, MV_WARPS rows per block (cuda_reduce.h). Lane u of a row
+/* Work split: one warp per output row, MV_WARPS rows per block (cuda_matvec.h). Lane u of a row
  * takes unit u: 16 bytes of codes, the 32 weights of one activation block (whose scale it reads
  * once) and of one NF4 block (its absmax), and the 32 int8 activations behind them, UNROLL units in
  * flight. Thread 0 builds the int8 table in shared memory, and every thread copies it into
@@ -87,14 +88,15 @@ __global__ void __launch_bounds__(32 * MV_WARPS)
  * blocksize 64), so that the absmax index is a shift; else -1. */
 template <int NT>
 __global__ void __launch_bounds__(32 * MV_WARPS)
-    matvec_nf4_i8_kernel(float *out, slm_mat W, const int8_t *__restrict__ aq, const float *__restrict__ ad,
-                         const float *__restrict__ bias, int shift) {
+    matvec_nf4_i8_kernel(const mv_set S, const int8_t *__restrict__ aq, const float *__restrict__ ad, int shift) {
     __shared__ uint32_t table[4];
     __shared__ float step;
+    slm_cuda_product P;
+    const int lane = threadIdx.x & 31, r = mv_row(S, &P), cols = P.W.cols;
+    const slm_mat &W = P.W;
     if (threadIdx.x == 0) step = nf4_i8_table(W.code, table);
     __syncthreads();
     const uint32_t t4[4] = {table[0], table[1], table[2], table[3]};
-    const int lane = threadIdx.x & 31, r = blockIdx.x * MV_WARPS + (threadIdx.x >> 5), cols = W.cols;
     if (r >= W.rows) return;
     const uint4 *wrow = (const uint4 *)((const uint8_t *)W.data + (size_t)r * cols / 2);
     const int units = cols / SLM_QK, per_block = W.block / SLM_QK;
@@ -131,47 +133,61 @@ __global__ void __launch_bounds__(32 * MV_WARPS)
     }
 #pragma unroll
     for (int t = 0; t < NT; t++) acc[t] *= step;
-    warp_store_row<NT>(acc, out, bias, r, W.rows);
+    warp_store_row<NT>(acc, P, r);
 }
 
 int slm_cuda_nf4_int8(const slm_mat *W) { return W->cols % SLM_QK == 0 && W->block % SLM_QK == 0; }
 
-int slm_cuda_matvec_nf4(slm_cuda_ctx *c, float *out, const float *x, int n, const slm_mat *W, const float *bias,
-                        void *act) {
+/* The NF4 blocks of every product span whole units of 32 (slm_cuda_nf4_int8), all of the same length. */
+static int int8_set(const slm_cuda_product *p, int count) {
+    for (int j = 0; j < count; j++)
+        if (!slm_cuda_nf4_int8(&p[j].W) || p[j].W.block != p[0].W.block) return 0;
+    return 1;
+}
+
+int slm_cuda_matvec_nf4(slm_cuda_ctx *c, const slm_cuda_product *p, int count, const float *x, int n, void *act) {
     if (c->failed) return -1;
-    if (n < 1 || n > SLM_CUDA_MV_MAX || W->type != SLM_NF4 || W->block <= 0)
+    if (n < 1 || n > SLM_CUDA_MV_MAX || !mv_valid(p, count) || p[0].W.type != SLM_NF4)
         return slm_cuda_check(c, cudaErrorInvalidValue, "matvec_nf4: arguments", __FILE__, __LINE__);
-    if (W->rows == 0) return 0;
-    dim3 grid((W->rows + MV_WARPS - 1) / MV_WARPS), block(32 * MV_WARPS);
-    if (slm_cuda_nf4_int8(W)) {
-        if (slm_cuda_act_q8(c, act, x, n, W->cols)) return -1;
+    for (int j = 0; j < count; j++)
+        if (p[j].W.block <= 0) return slm_cuda_check(c, cudaErrorInvalidValue, "matvec_nf4: block", __FILE__, __LINE__);
+    if (count > 1 && slm_cuda_nf4_int8(&p[0].W) != int8_set(p, count)) { /* a mixed set: one launch each */
+        for (int j = 0; j < count; j++)
+            if (slm_cuda_matvec_nf4(c, p + j, 1, x, n, act)) return -1;
+        return 0;
+    }
+    const mv_set s = mv_plan(p, count);
+    if (mv_blocks(s) == 0) return 0;
+    dim3 grid(mv_blocks(s)), block(32 * MV_WARPS);
+    if (slm_cuda_nf4_int8(&p[0].W)) {
+        if (slm_cuda_act_q8(c, act, x, n, p[0].W.cols)) return -1;
         const int8_t *aq = (const int8_t *)act;
-        const float *ad = (const float *)((const char *)act + act_scales_offset(n, W->cols));
-        const int per_block = W->block / SLM_QK;
+        const float *ad = (const float *)((const char *)act + act_scales_offset(n, p[0].W.cols));
+        const int per_block = p[0].W.block / SLM_QK;
         int shift = -1;
         for (int k = 0; k < 31 && shift < 0; k++)
             if (per_block == 1 << k) shift = k;
         switch (n) {
-        case 1: matvec_nf4_i8_kernel<1><<<grid, block, 0, c->stream>>>(out, *W, aq, ad, bias, shift); break;
-        case 2: matvec_nf4_i8_kernel<2><<<grid, block, 0, c->stream>>>(out, *W, aq, ad, bias, shift); break;
-        case 3: matvec_nf4_i8_kernel<3><<<grid, block, 0, c->stream>>>(out, *W, aq, ad, bias, shift); break;
-        case 4: matvec_nf4_i8_kernel<4><<<grid, block, 0, c->stream>>>(out, *W, aq, ad, bias, shift); break;
-        case 5: matvec_nf4_i8_kernel<5><<<grid, block, 0, c->stream>>>(out, *W, aq, ad, bias, shift); break;
-        case 6: matvec_nf4_i8_kernel<6><<<grid, block, 0, c->stream>>>(out, *W, aq, ad, bias, shift); break;
-        case 7: matvec_nf4_i8_kernel<7><<<grid, block, 0, c->stream>>>(out, *W, aq, ad, bias, shift); break;
-        default: matvec_nf4_i8_kernel<8><<<grid, block, 0, c->stream>>>(out, *W, aq, ad, bias, shift); break;
+        case 1: matvec_nf4_i8_kernel<1><<<grid, block, 0, c->stream>>>(s, aq, ad, shift); break;
+        case 2: matvec_nf4_i8_kernel<2><<<grid, block, 0, c->stream>>>(s, aq, ad, shift); break;
+        case 3: matvec_nf4_i8_kernel<3><<<grid, block, 0, c->stream>>>(s, aq, ad, shift); break;
+        case 4: matvec_nf4_i8_kernel<4><<<grid, block, 0, c->stream>>>(s, aq, ad, shift); break;
+        case 5: matvec_nf4_i8_kernel<5><<<grid, block, 0, c->stream>>>(s, aq, ad, shift); break;
+        case 6: matvec_nf4_i8_kernel<6><<<grid, block, 0, c->stream>>>(s, aq, ad, shift); break;
+        case 7: matvec_nf4_i8_kernel<7><<<grid, block, 0, c->stream>>>(s, aq, ad, shift); break;
+        default: matvec_nf4_i8_kernel<8><<<grid, block, 0, c->stream>>>(s, aq, ad, shift); break;
         }
         return CUDA_CHECK_LAUNCH(c, "matvec_nf4_i8_kernel");
     }
     switch (n) {
-    case 1: matvec_nf4_kernel<1><<<grid, block, 0, c->stream>>>(out, *W, x, bias); break;
-    case 2: matvec_nf4_kernel<2><<<grid, block, 0, c->stream>>>(out, *W, x, bias); break;
-    case 3: matvec_nf4_kernel<3><<<grid, block, 0, c->stream>>>(out, *W, x, bias); break;
-    case 4: matvec_nf4_kernel<4><<<grid, block, 0, c->stream>>>(out, *W, x, bias); break;
-    case 5: matvec_nf4_kernel<5><<<grid, block, 0, c->stream>>>(out, *W, x, bias); break;
-    case 6: matvec_nf4_kernel<6><<<grid, block, 0, c->stream>>>(out, *W, x, bias); break;
-    case 7: matvec_nf4_kernel<7><<<grid, block, 0, c->stream>>>(out, *W, x, bias); break;
-    default: matvec_nf4_kernel<8><<<grid, block, 0, c->stream>>>(out, *W, x, bias); break;
+    case 1: matvec_nf4_kernel<1><<<grid, block, 0, c->stream>>>(s, x); break;
+    case 2: matvec_nf4_kernel<2><<<grid, block, 0, c->stream>>>(s, x); break;
+    case 3: matvec_nf4_kernel<3><<<grid, block, 0, c->stream>>>(s, x); break;
+    case 4: matvec_nf4_kernel<4><<<grid, block, 0, c->stream>>>(s, x); break;
+    case 5: matvec_nf4_kernel<5><<<grid, block, 0, c->stream>>>(s, x); break;
+    case 6: matvec_nf4_kernel<6><<<grid, block, 0, c->stream>>>(s, x); break;
+    case 7: matvec_nf4_kernel<7><<<grid, block, 0, c->stream>>>(s, x); break;
+    default: matvec_nf4_kernel<8><<<grid, block, 0, c->stream>>>(s, x); break;
     }
     return CUDA_CHECK_LAUNCH(c, "matvec_nf4_kernel");
 }

@@ -2,8 +2,7 @@
  * read. The arithmetic is the CPU's (kernels/cpu/matmul_q8_0.c): activations quantized per block of
  * 32 exactly as slm_act_q8_quantize does, exact integer dot products (dp4a), float scales. */
 #include "cuda_layout.h"
-#include "cuda_ops.h"
-#include "cuda_reduce.h"
+#include "cuda_matvec.h"
 
 enum { UNROLL = 4, ACT_WARPS = 8 };
 
@@ -40,17 +39,18 @@ int slm_cuda_act_q8(slm_cuda_ctx *c, void *act, const float *x, int n, int cols)
     return CUDA_CHECK_LAUNCH(c, "act_q8_kernel");
 }
 
-/* Work split: one warp per output row, MV_WARPS rows per block (cuda_reduce.h). The lanes take
+/* Work split: one warp per output row, MV_WARPS rows per block (cuda_matvec.h). The lanes take
  * 16-byte units (half a Q8_0 block: 16 int8 weights) in turn, UNROLL loads in flight per lane, and
  * keep one partial sum per token, so a weight is read once for all NT tokens; a warp reduction ends
  * the row. */
 template <int NT>
 __global__ void __launch_bounds__(32 * MV_WARPS)
-    matvec_q8_0_kernel(float *out, const uint16_t *__restrict__ wd, const int8_t *__restrict__ wq,
-                       const int8_t *__restrict__ aq, const float *__restrict__ ad, const float *__restrict__ bias,
-                       int rows, int cols) {
-    const int lane = threadIdx.x & 31, r = blockIdx.x * MV_WARPS + (threadIdx.x >> 5), nb = cols / SLM_QK;
+    matvec_q8_0_kernel(const mv_set S, const int8_t *__restrict__ aq, const float *__restrict__ ad) {
+    slm_cuda_product P;
+    const int lane = threadIdx.x & 31, r = mv_row(S, &P), rows = P.W.rows, cols = P.W.cols, nb = cols / SLM_QK;
     if (r >= rows) return;
+    const uint16_t *wd = (const uint16_t *)P.W.data;
+    const int8_t *wq = (const int8_t *)P.W.data + q_values_offset(rows, cols);
     const int4 *wrow = (const int4 *)(wq + (size_t)r * cols);
     const int units = cols / 16;
     float acc[NT];
@@ -78,29 +78,27 @@ __global__ void __launch_bounds__(32 * MV_WARPS)
             }
         }
     }
-    warp_store_row<NT>(acc, out, bias, r, rows);
+    warp_store_row<NT>(acc, P, r);
 }
 
-int slm_cuda_matvec_q8_0(slm_cuda_ctx *c, float *out, const void *act, int n, const slm_mat *W, const float *bias) {
+int slm_cuda_matvec_q8_0(slm_cuda_ctx *c, const slm_cuda_product *p, int count, const void *act, int n) {
     if (c->failed) return -1;
-    if (n < 1 || n > SLM_CUDA_MV_MAX || W->type != SLM_Q8_0 || W->cols % SLM_QK)
+    if (n < 1 || n > SLM_CUDA_MV_MAX || !mv_valid(p, count) || p[0].W.type != SLM_Q8_0 || p[0].W.cols % SLM_QK)
         return slm_cuda_check(c, cudaErrorInvalidValue, "matvec_q8_0: arguments", __FILE__, __LINE__);
-    if (W->rows == 0) return 0;
-    int rows = W->rows, cols = W->cols;
-    const uint16_t *wd = (const uint16_t *)W->data;
-    const int8_t *wq = (const int8_t *)W->data + q_values_offset(rows, cols);
+    const mv_set s = mv_plan(p, count);
+    if (mv_blocks(s) == 0) return 0;
     const int8_t *aq = (const int8_t *)act;
-    const float *ad = (const float *)((const char *)act + act_scales_offset(n, cols));
-    dim3 grid((rows + MV_WARPS - 1) / MV_WARPS), block(32 * MV_WARPS);
+    const float *ad = (const float *)((const char *)act + act_scales_offset(n, p[0].W.cols));
+    dim3 grid(mv_blocks(s)), block(32 * MV_WARPS);
     switch (n) {
-    case 1: matvec_q8_0_kernel<1><<<grid, block, 0, c->stream>>>(out, wd, wq, aq, ad, bias, rows, cols); break;
-    case 2: matvec_q8_0_kernel<2><<<grid, block, 0, c->stream>>>(out, wd, wq, aq, ad, bias, rows, cols); break;
-    case 3: matvec_q8_0_kernel<3><<<grid, block, 0, c->stream>>>(out, wd, wq, aq, ad, bias, rows, cols); break;
-    case 4: matvec_q8_0_kernel<4><<<grid, block, 0, c->stream>>>(out, wd, wq, aq, ad, bias, rows, cols); break;
-    case 5: matvec_q8_0_kernel<5><<<grid, block, 0, c->stream>>>(out, wd, wq, aq, ad, bias, rows, cols); break;
-    case 6: matvec_q8_0_kernel<6><<<grid, block, 0, c->stream>>>(out, wd, wq, aq, ad, bias, rows, cols); break;
-    case 7: matvec_q8_0_kernel<7><<<grid, block, 0, c->stream>>>(out, wd, wq, aq, ad, bias, rows, cols); break;
-    default: matvec_q8_0_kernel<8><<<grid, block, 0, c->stream>>>(out, wd, wq, aq, ad, bias, rows, cols); break;
+    case 1: matvec_q8_0_kernel<1><<<grid, block, 0, c->stream>>>(s, aq, ad); break;
+    case 2: matvec_q8_0_kernel<2><<<grid, block, 0, c->stream>>>(s, aq, ad); break;
+    case 3: matvec_q8_0_kernel<3><<<grid, block, 0, c->stream>>>(s, aq, ad); break;
+    case 4: matvec_q8_0_kernel<4><<<grid, block, 0, c->stream>>>(s, aq, ad); break;
+    case 5: matvec_q8_0_kernel<5><<<grid, block, 0, c->stream>>>(s, aq, ad); break;
+    case 6: matvec_q8_0_kernel<6><<<grid, block, 0, c->stream>>>(s, aq, ad); break;
+    case 7: matvec_q8_0_kernel<7><<<grid, block, 0, c->stream>>>(s, aq, ad); break;
+    default: matvec_q8_0_kernel<8><<<grid, block, 0, c->stream>>>(s, aq, ad); break;
     }
     return CUDA_CHECK_LAUNCH(c, "matvec_q8_0_kernel");
 }
