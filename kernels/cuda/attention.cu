@@ -5,6 +5,7 @@
  * prompt batches run a tiled kernel with an online softmax (flash attention), all in FP32. */
 #include <math.h>
 
+#include "cuda_launch.h"
 #include "cuda_ops.h"
 #include "cuda_reduce.h"
 
@@ -53,6 +54,7 @@ size_t slm_cuda_attention_partials(const slm_cuda_kv *kv) {
  * k and v [n][n_kv][hd] go to positions pos0.. of each KV head. A plain scatter of contiguous runs. */
 __global__ void kv_append_kernel(float *K, float *V, const float *__restrict__ k, const float *__restrict__ v, int n,
                                  int n_kv, int hd, int ctx, int pos0, const int *pos_dev) {
+    pdl_wait();
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (size_t)n * n_kv * hd) return;
     if (pos_dev) pos0 = *pos_dev;
@@ -97,6 +99,7 @@ static __device__ void resolve_position(attn_args &a) {
  * a query head's softmax over the slice; then threads take (head, dimension) pairs and sum
  * probability·V over the slice (consecutive threads on consecutive dimensions: coalesced V reads). */
 __global__ void __launch_bounds__(ATT_THREADS) attn_split_kernel(attn_args args) {
+    pdl_wait();
     extern __shared__ float sm[];
     attn_args a = args;
     resolve_position(a);
@@ -181,6 +184,7 @@ __global__ void __launch_bounds__(ATT_THREADS) attn_split_kernel(attn_args args)
  * dimension. Every thread reads the splits' (max, sum) pairs itself (a few dozen floats, cached),
  * which saves a reduction and any synchronisation. */
 __global__ void attn_combine_kernel(attn_args args) {
+    pdl_wait();
     attn_args a = args;
     resolve_position(a);
     if (a.splits == 1) return; /* attn_split_kernel wrote the result */
@@ -212,6 +216,7 @@ __global__ void attn_combine_kernel(attn_args args) {
  * (consecutive dimensions: conflict-free reads of V). Key tiles that lie wholly outside every query's
  * causal window are never visited. Heads of a group re-read the same K/V tiles, from L2. */
 __global__ void __launch_bounds__(ATT_THREADS) attn_prefill_kernel(attn_args a, int BQ, int BK) {
+    pdl_wait();
     extern __shared__ float sm[];
     const int hd = a.hd, h = blockIdx.y, g = h / (a.n_heads / a.n_kv);
     const int t0 = blockIdx.x * BQ, rows = min(BQ, a.n - t0);
@@ -319,8 +324,8 @@ int slm_cuda_attention(slm_cuda_ctx *c, slm_cuda_kv *kv, int layer, float *out, 
     a.sms = c->sms;
 
     size_t count = (size_t)n * n_kv * hd;
-    kv_append_kernel<<<(unsigned)((count + 255) / 256), 256, 0, c->stream>>>(kv->k + layer_off, kv->v + layer_off, k, v,
-                                                                             n, n_kv, hd, ctx, pos0, pos_dev);
+    slm_launch(c, kv_append_kernel, (unsigned)((count + 255) / 256), 256, 0, kv->k + layer_off, kv->v + layer_off, k, v,
+               n, n_kv, hd, ctx, pos0, pos_dev);
     if (CUDA_CHECK_LAUNCH(c, "kv_append_kernel")) return -1;
 
     const int group = a.n_heads / n_kv;
@@ -339,16 +344,16 @@ int slm_cuda_attention(slm_cuda_ctx *c, slm_cuda_kv *kv, int layer, float *out, 
         }
         size_t smem = ((size_t)group * hd + (size_t)group * chunk + 2 * (size_t)group) * sizeof(float);
         if (slm_cuda_smem(c, (const void *)attn_split_kernel, smem, "attn_split_kernel")) return -1;
-        attn_split_kernel<<<dim3(n_kv, grid_splits, n), ATT_THREADS, smem, c->stream>>>(a);
+        slm_launch(c, attn_split_kernel, dim3(n_kv, grid_splits, n), ATT_THREADS, smem, a);
         if (CUDA_CHECK_LAUNCH(c, "attn_split_kernel")) return -1;
         if (!pos_dev && a.splits == 1) return 0;
-        attn_combine_kernel<<<dim3(a.n_heads, n), ATT_THREADS, 0, c->stream>>>(a);
+        slm_launch(c, attn_combine_kernel, dim3(a.n_heads, n), ATT_THREADS, 0, a);
         return CUDA_CHECK_LAUNCH(c, "attn_combine_kernel");
     }
     const int BQ = hd <= 64 ? 32 : 16, BK = BQ;
     size_t smem = ((size_t)2 * BQ * hd + (size_t)BK * (hd + 1) + (size_t)BK * hd + (size_t)BQ * BK + 3 * (size_t)BQ) *
                   sizeof(float);
     if (slm_cuda_smem(c, (const void *)attn_prefill_kernel, smem, "attn_prefill_kernel")) return -1;
-    attn_prefill_kernel<<<dim3((n + BQ - 1) / BQ, a.n_heads), ATT_THREADS, smem, c->stream>>>(a, BQ, BK);
+    slm_launch(c, attn_prefill_kernel, dim3((n + BQ - 1) / BQ, a.n_heads), ATT_THREADS, smem, a, BQ, BK);
     return CUDA_CHECK_LAUNCH(c, "attn_prefill_kernel");
 }

@@ -545,6 +545,8 @@ slm_backend *slm_backend_cuda(void) {
         free(cb);
         return NULL;
     }
+    const char *pdl = getenv("SLM_CUDA_PDL");
+    c->pdl = prop.major >= 9 && !(pdl && !strcmp(pdl, "0"));
     const char *graphs = getenv("SLM_CUDA_GRAPHS");
     cb->graphs_off = graphs && !strcmp(graphs, "0");
     cb->step = (int *)dev_alloc(cb, (1 + SLM_CUDA_MV_MAX) * sizeof(int));

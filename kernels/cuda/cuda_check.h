@@ -20,6 +20,7 @@ typedef struct {
     int device;
     int sms;           /* streaming multiprocessors: sizes the attention split */
     size_t smem_optin; /* most dynamic shared memory one block may ask for */
+    int pdl;           /* launch kernels as programmatic dependents (cuda_launch.h) */
     int failed;        /* set by the first failure; ops do nothing afterwards */
     char error[400];   /* the first failure, as slm_error() gave it */
 } slm_cuda_ctx;

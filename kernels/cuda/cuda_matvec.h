@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "cuda_launch.h"
 #include "cuda_ops.h"
 #include "cuda_reduce.h"
 

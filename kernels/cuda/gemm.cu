@@ -13,6 +13,7 @@
  *   F16: 2^-12 relative, far below the quantization error) and multiplied as F16 weights. */
 #include "cublas_api.h"
 #include "cuda_layout.h"
+#include "cuda_launch.h"
 #include "cuda_ops.h"
 #include "cuda_reduce.h"
 
@@ -79,6 +80,7 @@ static SLM_CUDA_HD void split_bf16(float v, uint16_t *hi, uint16_t *lo) {
 template <bool F16>
 __global__ void __launch_bounds__(SPLIT_THREADS)
     split_kernel(uint16_t *out, float *scales, const float *__restrict__ x, int n, int cols) {
+    pdl_wait();
     __shared__ float part[32];
     __shared__ int k;
     const int t = blockIdx.x;
@@ -109,6 +111,7 @@ __global__ void __launch_bounds__(SPLIT_THREADS)
  * consecutive rows of W so that the reads of both halves and the writes are coalesced. */
 __global__ void epilogue_kernel(float *out, const float *__restrict__ g, const float *__restrict__ scales,
                                 const float *__restrict__ bias, int n, int rows, int add) {
+    pdl_wait();
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (size_t)n * rows) return;
     int t = (int)(i / rows), r = (int)(i % rows);
@@ -119,6 +122,7 @@ __global__ void epilogue_kernel(float *out, const float *__restrict__ g, const f
 
 /* Work split: one thread per output value, as above (bias after an F32 GEMM). */
 __global__ void bias_kernel(float *out, const float *__restrict__ bias, int n, int rows) {
+    pdl_wait();
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < (size_t)n * rows) out[i] += bias[i % rows];
 }
@@ -126,6 +130,7 @@ __global__ void bias_kernel(float *out, const float *__restrict__ bias, int n, i
 /* Work split: one thread per weight of the tile (1-D grid over tile rows·cols), consecutive threads
  * on consecutive columns: a plain streaming conversion, coalesced on the F16 writes. */
 __global__ void dequant_f16_kernel(uint16_t *dst, slm_mat W, int r0, int nrows) {
+    pdl_wait();
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     size_t cols = (size_t)W.cols;
     if (i >= (size_t)nrows * cols) return;
@@ -148,7 +153,7 @@ int slm_cuda_gemm(slm_cuda_ctx *c, float *out, const float *x, int n, const slm_
                                         cols, x, cols, add ? &one : &zero, out, rows)))
             return -1;
         if (!bias) return 0;
-        bias_kernel<<<blocks_for(total), 256, 0, c->stream>>>(out, bias, n, rows);
+        slm_launch(c, bias_kernel, blocks_for(total), 256, 0, out, bias, n, rows);
         return CUDA_CHECK_LAUNCH(c, "bias_kernel");
     }
 
@@ -160,8 +165,8 @@ int slm_cuda_gemm(slm_cuda_ctx *c, float *out, const float *x, int n, const slm_
     bool bf16 = W->type == SLM_BF16;
     cudaDataType_t type = bf16 ? CUDA_R_16BF : CUDA_R_16F;
 
-    if (bf16) split_kernel<false><<<n, SPLIT_THREADS, 0, c->stream>>>(act, scales, x, n, cols);
-    else split_kernel<true><<<n, SPLIT_THREADS, 0, c->stream>>>(act, scales, x, n, cols);
+    if (bf16) slm_launch(c, split_kernel<false>, n, SPLIT_THREADS, 0, act, scales, x, n, cols);
+    else slm_launch(c, split_kernel<true>, n, SPLIT_THREADS, 0, act, scales, x, n, cols);
     if (CUDA_CHECK_LAUNCH(c, "split_kernel")) return -1;
 
     int step = is_quant(W->type) ? tile_rows(W) : rows;
@@ -169,7 +174,7 @@ int slm_cuda_gemm(slm_cuda_ctx *c, float *out, const float *x, int n, const slm_
         int m = rows - r0 < step ? rows - r0 : step;
         const void *A;
         if (is_quant(W->type)) {
-            dequant_f16_kernel<<<blocks_for((size_t)m * cols), 256, 0, c->stream>>>(tile, *W, r0, m);
+            slm_launch(c, dequant_f16_kernel, blocks_for((size_t)m * cols), 256, 0, tile, *W, r0, m);
             if (CUDA_CHECK_LAUNCH(c, "dequant_f16_kernel")) return -1;
             A = tile;
         } else {
@@ -181,7 +186,7 @@ int slm_cuda_gemm(slm_cuda_ctx *c, float *out, const float *x, int n, const slm_
                                          CUBLAS_GEMM_DEFAULT)))
             return -1;
     }
-    epilogue_kernel<<<blocks_for(total), 256, 0, c->stream>>>(out, g, scales, bias, n, rows, add);
+    slm_launch(c, epilogue_kernel, blocks_for(total), 256, 0, out, g, scales, bias, n, rows, add);
     return CUDA_CHECK_LAUNCH(c, "epilogue_kernel");
 }
 

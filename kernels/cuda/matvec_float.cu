@@ -14,6 +14,7 @@ enum { UNROLL = 8 };
 template <int NT, slm_dtype T>
 __global__ void __launch_bounds__(32 * MV_WARPS)
     matvec_float_kernel(const mv_set S, const float *__restrict__ x) {
+    pdl_wait();
     constexpr int per = T == SLM_F32 ? 4 : 8;   /* weights per 16-byte unit */
     constexpr size_t esize = T == SLM_F32 ? 4 : 2;
     slm_cuda_product P;
@@ -75,14 +76,14 @@ template <slm_dtype T>
 static void launch(slm_cuda_ctx *c, const mv_set &s, const float *x, int n) {
     dim3 grid(mv_blocks(s)), block(32 * MV_WARPS);
     switch (n) {
-    case 1: matvec_float_kernel<1, T><<<grid, block, 0, c->stream>>>(s, x); break;
-    case 2: matvec_float_kernel<2, T><<<grid, block, 0, c->stream>>>(s, x); break;
-    case 3: matvec_float_kernel<3, T><<<grid, block, 0, c->stream>>>(s, x); break;
-    case 4: matvec_float_kernel<4, T><<<grid, block, 0, c->stream>>>(s, x); break;
-    case 5: matvec_float_kernel<5, T><<<grid, block, 0, c->stream>>>(s, x); break;
-    case 6: matvec_float_kernel<6, T><<<grid, block, 0, c->stream>>>(s, x); break;
-    case 7: matvec_float_kernel<7, T><<<grid, block, 0, c->stream>>>(s, x); break;
-    default: matvec_float_kernel<8, T><<<grid, block, 0, c->stream>>>(s, x); break;
+    case 1: slm_launch(c, matvec_float_kernel<1, T>, grid, block, 0, s, x); break;
+    case 2: slm_launch(c, matvec_float_kernel<2, T>, grid, block, 0, s, x); break;
+    case 3: slm_launch(c, matvec_float_kernel<3, T>, grid, block, 0, s, x); break;
+    case 4: slm_launch(c, matvec_float_kernel<4, T>, grid, block, 0, s, x); break;
+    case 5: slm_launch(c, matvec_float_kernel<5, T>, grid, block, 0, s, x); break;
+    case 6: slm_launch(c, matvec_float_kernel<6, T>, grid, block, 0, s, x); break;
+    case 7: slm_launch(c, matvec_float_kernel<7, T>, grid, block, 0, s, x); break;
+    default: slm_launch(c, matvec_float_kernel<8, T>, grid, block, 0, s, x); break;
     }
 }
 

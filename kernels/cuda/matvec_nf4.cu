@@ -30,6 +30,7 @@ enum { UNROLL = 8 };
 template <int NT>
 __global__ void __launch_bounds__(32 * MV_WARPS)
     matvec_nf4_kernel(const mv_set S, const float *__restrict__ x) {
+    pdl_wait();
     __shared__ float code[16];
     slm_cuda_product P;
     const int lane = threadIdx.x & 31, r = mv_row(S, &P), cols = P.W.cols;
@@ -89,6 +90,7 @@ __global__ void __launch_bounds__(32 * MV_WARPS)
 template <int NT>
 __global__ void __launch_bounds__(32 * MV_WARPS)
     matvec_nf4_i8_kernel(const mv_set S, const int8_t *__restrict__ aq, const float *__restrict__ ad, int shift) {
+    pdl_wait();
     __shared__ uint32_t table[4];
     __shared__ float step;
     slm_cuda_product P;
@@ -168,26 +170,26 @@ int slm_cuda_matvec_nf4(slm_cuda_ctx *c, const slm_cuda_product *p, int count, c
         for (int k = 0; k < 31 && shift < 0; k++)
             if (per_block == 1 << k) shift = k;
         switch (n) {
-        case 1: matvec_nf4_i8_kernel<1><<<grid, block, 0, c->stream>>>(s, aq, ad, shift); break;
-        case 2: matvec_nf4_i8_kernel<2><<<grid, block, 0, c->stream>>>(s, aq, ad, shift); break;
-        case 3: matvec_nf4_i8_kernel<3><<<grid, block, 0, c->stream>>>(s, aq, ad, shift); break;
-        case 4: matvec_nf4_i8_kernel<4><<<grid, block, 0, c->stream>>>(s, aq, ad, shift); break;
-        case 5: matvec_nf4_i8_kernel<5><<<grid, block, 0, c->stream>>>(s, aq, ad, shift); break;
-        case 6: matvec_nf4_i8_kernel<6><<<grid, block, 0, c->stream>>>(s, aq, ad, shift); break;
-        case 7: matvec_nf4_i8_kernel<7><<<grid, block, 0, c->stream>>>(s, aq, ad, shift); break;
-        default: matvec_nf4_i8_kernel<8><<<grid, block, 0, c->stream>>>(s, aq, ad, shift); break;
+        case 1: slm_launch(c, matvec_nf4_i8_kernel<1>, grid, block, 0, s, aq, ad, shift); break;
+        case 2: slm_launch(c, matvec_nf4_i8_kernel<2>, grid, block, 0, s, aq, ad, shift); break;
+        case 3: slm_launch(c, matvec_nf4_i8_kernel<3>, grid, block, 0, s, aq, ad, shift); break;
+        case 4: slm_launch(c, matvec_nf4_i8_kernel<4>, grid, block, 0, s, aq, ad, shift); break;
+        case 5: slm_launch(c, matvec_nf4_i8_kernel<5>, grid, block, 0, s, aq, ad, shift); break;
+        case 6: slm_launch(c, matvec_nf4_i8_kernel<6>, grid, block, 0, s, aq, ad, shift); break;
+        case 7: slm_launch(c, matvec_nf4_i8_kernel<7>, grid, block, 0, s, aq, ad, shift); break;
+        default: slm_launch(c, matvec_nf4_i8_kernel<8>, grid, block, 0, s, aq, ad, shift); break;
         }
         return CUDA_CHECK_LAUNCH(c, "matvec_nf4_i8_kernel");
     }
     switch (n) {
-    case 1: matvec_nf4_kernel<1><<<grid, block, 0, c->stream>>>(s, x); break;
-    case 2: matvec_nf4_kernel<2><<<grid, block, 0, c->stream>>>(s, x); break;
-    case 3: matvec_nf4_kernel<3><<<grid, block, 0, c->stream>>>(s, x); break;
-    case 4: matvec_nf4_kernel<4><<<grid, block, 0, c->stream>>>(s, x); break;
-    case 5: matvec_nf4_kernel<5><<<grid, block, 0, c->stream>>>(s, x); break;
-    case 6: matvec_nf4_kernel<6><<<grid, block, 0, c->stream>>>(s, x); break;
-    case 7: matvec_nf4_kernel<7><<<grid, block, 0, c->stream>>>(s, x); break;
-    default: matvec_nf4_kernel<8><<<grid, block, 0, c->stream>>>(s, x); break;
+    case 1: slm_launch(c, matvec_nf4_kernel<1>, grid, block, 0, s, x); break;
+    case 2: slm_launch(c, matvec_nf4_kernel<2>, grid, block, 0, s, x); break;
+    case 3: slm_launch(c, matvec_nf4_kernel<3>, grid, block, 0, s, x); break;
+    case 4: slm_launch(c, matvec_nf4_kernel<4>, grid, block, 0, s, x); break;
+    case 5: slm_launch(c, matvec_nf4_kernel<5>, grid, block, 0, s, x); break;
+    case 6: slm_launch(c, matvec_nf4_kernel<6>, grid, block, 0, s, x); break;
+    case 7: slm_launch(c, matvec_nf4_kernel<7>, grid, block, 0, s, x); break;
+    default: slm_launch(c, matvec_nf4_kernel<8>, grid, block, 0, s, x); break;
     }
     return CUDA_CHECK_LAUNCH(c, "matvec_nf4_kernel");
 }

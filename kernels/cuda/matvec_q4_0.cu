@@ -14,6 +14,7 @@ template <int NT>
 __global__ void __launch_bounds__(32 * MV_WARPS)
     matvec_q4_0_kernel(const mv_set S, const int8_t *__restrict__ aq, const float *__restrict__ ad,
                        const int *__restrict__ as) {
+    pdl_wait();
     slm_cuda_product P;
     const int lane = threadIdx.x & 31, r = mv_row(S, &P), rows = P.W.rows, cols = P.W.cols, nb = cols / SLM_QK;
     if (r >= rows) return;
@@ -60,14 +61,14 @@ int slm_cuda_matvec_q4_0(slm_cuda_ctx *c, const slm_cuda_product *p, int count, 
     const int *as = (const int *)((const char *)act + act_sums_offset(n, cols));
     dim3 grid(mv_blocks(s)), block(32 * MV_WARPS);
     switch (n) {
-    case 1: matvec_q4_0_kernel<1><<<grid, block, 0, c->stream>>>(s, aq, ad, as); break;
-    case 2: matvec_q4_0_kernel<2><<<grid, block, 0, c->stream>>>(s, aq, ad, as); break;
-    case 3: matvec_q4_0_kernel<3><<<grid, block, 0, c->stream>>>(s, aq, ad, as); break;
-    case 4: matvec_q4_0_kernel<4><<<grid, block, 0, c->stream>>>(s, aq, ad, as); break;
-    case 5: matvec_q4_0_kernel<5><<<grid, block, 0, c->stream>>>(s, aq, ad, as); break;
-    case 6: matvec_q4_0_kernel<6><<<grid, block, 0, c->stream>>>(s, aq, ad, as); break;
-    case 7: matvec_q4_0_kernel<7><<<grid, block, 0, c->stream>>>(s, aq, ad, as); break;
-    default: matvec_q4_0_kernel<8><<<grid, block, 0, c->stream>>>(s, aq, ad, as); break;
+    case 1: slm_launch(c, matvec_q4_0_kernel<1>, grid, block, 0, s, aq, ad, as); break;
+    case 2: slm_launch(c, matvec_q4_0_kernel<2>, grid, block, 0, s, aq, ad, as); break;
+    case 3: slm_launch(c, matvec_q4_0_kernel<3>, grid, block, 0, s, aq, ad, as); break;
+    case 4: slm_launch(c, matvec_q4_0_kernel<4>, grid, block, 0, s, aq, ad, as); break;
+    case 5: slm_launch(c, matvec_q4_0_kernel<5>, grid, block, 0, s, aq, ad, as); break;
+    case 6: slm_launch(c, matvec_q4_0_kernel<6>, grid, block, 0, s, aq, ad, as); break;
+    case 7: slm_launch(c, matvec_q4_0_kernel<7>, grid, block, 0, s, aq, ad, as); break;
+    default: slm_launch(c, matvec_q4_0_kernel<8>, grid, block, 0, s, aq, ad, as); break;
     }
     return CUDA_CHECK_LAUNCH(c, "matvec_q4_0_kernel");
 }

@@ -11,6 +11,7 @@ enum { UNROLL = 4, ACT_WARPS = 8 };
  * and the 32 int8 results are one coalesced store. A block's scale needs its own 32 values only, so
  * warps never coordinate. Each value goes through the same arithmetic as in act_q8_block. */
 __global__ void __launch_bounds__(32 * ACT_WARPS) act_q8_kernel(int8_t *q, float *d, int *sums, const float *x, int n, int cols) {
+    pdl_wait();
     const int nb = cols / SLM_QK, lane = threadIdx.x & 31;
     const int i = blockIdx.x * ACT_WARPS + (threadIdx.x >> 5);
     if (i >= n * nb) return;
@@ -34,8 +35,8 @@ int slm_cuda_act_q8(slm_cuda_ctx *c, void *act, const float *x, int n, int cols)
     int blocks = n * (cols / SLM_QK);
     if (blocks == 0) return 0;
     char *a = (char *)act;
-    act_q8_kernel<<<(blocks + ACT_WARPS - 1) / ACT_WARPS, 32 * ACT_WARPS, 0, c->stream>>>(
-        (int8_t *)a, (float *)(a + act_scales_offset(n, cols)), (int *)(a + act_sums_offset(n, cols)), x, n, cols);
+    slm_launch(c, act_q8_kernel, (blocks + ACT_WARPS - 1) / ACT_WARPS, 32 * ACT_WARPS, 0, (int8_t *)a,
+               (float *)(a + act_scales_offset(n, cols)), (int *)(a + act_sums_offset(n, cols)), x, n, cols);
     return CUDA_CHECK_LAUNCH(c, "act_q8_kernel");
 }
 
@@ -46,6 +47,7 @@ int slm_cuda_act_q8(slm_cuda_ctx *c, void *act, const float *x, int n, int cols)
 template <int NT>
 __global__ void __launch_bounds__(32 * MV_WARPS)
     matvec_q8_0_kernel(const mv_set S, const int8_t *__restrict__ aq, const float *__restrict__ ad) {
+    pdl_wait();
     slm_cuda_product P;
     const int lane = threadIdx.x & 31, r = mv_row(S, &P), rows = P.W.rows, cols = P.W.cols, nb = cols / SLM_QK;
     if (r >= rows) return;
@@ -91,14 +93,14 @@ int slm_cuda_matvec_q8_0(slm_cuda_ctx *c, const slm_cuda_product *p, int count, 
     const float *ad = (const float *)((const char *)act + act_scales_offset(n, p[0].W.cols));
     dim3 grid(mv_blocks(s)), block(32 * MV_WARPS);
     switch (n) {
-    case 1: matvec_q8_0_kernel<1><<<grid, block, 0, c->stream>>>(s, aq, ad); break;
-    case 2: matvec_q8_0_kernel<2><<<grid, block, 0, c->stream>>>(s, aq, ad); break;
-    case 3: matvec_q8_0_kernel<3><<<grid, block, 0, c->stream>>>(s, aq, ad); break;
-    case 4: matvec_q8_0_kernel<4><<<grid, block, 0, c->stream>>>(s, aq, ad); break;
-    case 5: matvec_q8_0_kernel<5><<<grid, block, 0, c->stream>>>(s, aq, ad); break;
-    case 6: matvec_q8_0_kernel<6><<<grid, block, 0, c->stream>>>(s, aq, ad); break;
-    case 7: matvec_q8_0_kernel<7><<<grid, block, 0, c->stream>>>(s, aq, ad); break;
-    default: matvec_q8_0_kernel<8><<<grid, block, 0, c->stream>>>(s, aq, ad); break;
+    case 1: slm_launch(c, matvec_q8_0_kernel<1>, grid, block, 0, s, aq, ad); break;
+    case 2: slm_launch(c, matvec_q8_0_kernel<2>, grid, block, 0, s, aq, ad); break;
+    case 3: slm_launch(c, matvec_q8_0_kernel<3>, grid, block, 0, s, aq, ad); break;
+    case 4: slm_launch(c, matvec_q8_0_kernel<4>, grid, block, 0, s, aq, ad); break;
+    case 5: slm_launch(c, matvec_q8_0_kernel<5>, grid, block, 0, s, aq, ad); break;
+    case 6: slm_launch(c, matvec_q8_0_kernel<6>, grid, block, 0, s, aq, ad); break;
+    case 7: slm_launch(c, matvec_q8_0_kernel<7>, grid, block, 0, s, aq, ad); break;
+    default: slm_launch(c, matvec_q8_0_kernel<8>, grid, block, 0, s, aq, ad); break;
     }
     return CUDA_CHECK_LAUNCH(c, "matvec_q8_0_kernel");
 }

@@ -1,4 +1,5 @@
 /* RMS normalisation of rows: out[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w. */
+#include "cuda_launch.h"
 #include "cuda_ops.h"
 #include "cuda_reduce.h"
 
@@ -13,6 +14,7 @@ enum { NORM_THREADS = 512, NORM_VEC = 4 };
  * out may be x. */
 __global__ void __launch_bounds__(NORM_THREADS) rmsnorm_kernel(float *out, const float *x, const float *w, int dim,
                                                                 float eps) {
+    pdl_wait();
     __shared__ float part[32];
     __shared__ float scale;
     const float *xr = x + (size_t)blockIdx.x * dim;
@@ -51,6 +53,6 @@ __global__ void __launch_bounds__(NORM_THREADS) rmsnorm_kernel(float *out, const
 int slm_cuda_rmsnorm(slm_cuda_ctx *c, float *out, const float *x, const float *w, int n, int dim, float eps) {
     if (c->failed) return -1;
     if (n <= 0 || dim <= 0) return 0;
-    rmsnorm_kernel<<<n, NORM_THREADS, 0, c->stream>>>(out, x, w, dim, eps);
+    slm_launch(c, rmsnorm_kernel, n, NORM_THREADS, 0, out, x, w, dim, eps);
     return CUDA_CHECK_LAUNCH(c, "rmsnorm_kernel");
 }
