@@ -423,6 +423,7 @@ static int cuda_step_begin(slm_backend *b, const void *session, const int *token
     cuda_backend *cb = cu(b);
     slm_cuda_ctx *c = &cb->ctx;
     if (c->failed) return slm_fail("%s", c->error);
+    c->pdl_now = c->pdl && n <= SLM_CUDA_MV_MAX;
     if (cb->graphs_off || n != 1 || !cb->step) return 0;
     step_graph *g = NULL;
     for (int i = 0; i < GRAPHS && !g; i++)
@@ -546,7 +547,7 @@ slm_backend *slm_backend_cuda(void) {
         return NULL;
     }
     const char *pdl = getenv("SLM_CUDA_PDL");
-    c->pdl = prop.major >= 9 && !(pdl && !strcmp(pdl, "0"));
+    c->pdl = c->pdl_now = prop.major >= 9 && !(pdl && !strcmp(pdl, "0"));
     const char *graphs = getenv("SLM_CUDA_GRAPHS");
     cb->graphs_off = graphs && !strcmp(graphs, "0");
     cb->step = (int *)dev_alloc(cb, (1 + SLM_CUDA_MV_MAX) * sizeof(int));

@@ -20,7 +20,8 @@ typedef struct {
     int device;
     int sms;           /* streaming multiprocessors: sizes the attention split */
     size_t smem_optin; /* most dynamic shared memory one block may ask for */
-    int pdl;           /* launch kernels as programmatic dependents (cuda_launch.h) */
+    int pdl;           /* the device launches kernels as programmatic dependents (cuda_launch.h) */
+    int pdl_now;       /* and the backend does so now: in decoding steps, not for prompts */
     int failed;        /* set by the first failure; ops do nothing afterwards */
     char error[400];   /* the first failure, as slm_error() gave it */
 } slm_cuda_ctx;
