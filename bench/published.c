@@ -123,7 +123,8 @@ void slm_bench_compare(FILE *f, const slm_bench_result *r, int n, const slm_publ
         int tg = x->test.n_prompt == 0, pg = x->test.n_prompt > 0 && x->test.n_gen > 0;
         slm_bench_test_name(&x->test, test, sizeof test);
         slm_bench_test_kind(&x->test, kind, sizeof kind);
-        snprintf(run, sizeof run, "%s %s t%d %s", x->model, x->type, x->threads, test);
+        if (!strcmp(x->device, "cuda")) snprintf(run, sizeof run, "%s %s GPU %s", x->model, x->type, test);
+        else snprintf(run, sizeof run, "%s %s t%d %s", x->model, x->type, x->threads, test);
         /* rows of the same format first, then the others */
         for (int pass = 0; pass < 2; pass++)
             for (int j = 0; j < np; j++) {

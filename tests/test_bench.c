@@ -254,6 +254,13 @@ static void test_published(void) {
     slm_bench_compare(f, &r, 1, p, n, "bench/published.json");
     fclose(f);
     CHECK(strstr(buf, "scaled") && strstr(buf, "Sources: bench/published.json"), "compare output:\n%s", buf);
+    CHECK(strstr(buf, "llama-3.2-1b q4_0 t2 tg128"), "a CPU run names its threads:\n%s", buf);
+    free(buf);
+    snprintf(r.device, sizeof r.device, "cuda");
+    f = open_memstream(&buf, &len);
+    slm_bench_compare(f, &r, 1, p, n, "bench/published.json");
+    fclose(f);
+    CHECK(strstr(buf, "llama-3.2-1b q4_0 GPU tg128") && !strstr(buf, " t2 "), "a GPU run is named as one:\n%s", buf);
     free(buf);
     free(p);
     /* a pp+tg result meets only rows of the same two lengths; pp and tg results never meet a pp+tg row */
