@@ -35,7 +35,7 @@ static inline void slm_launch(slm_cuda_ctx *c, void (*kernel)(P...), dim3 grid, 
     attr.val.programmaticStreamSerializationAllowed = 1;
     cfg.attrs = &attr;
     cfg.numAttrs = c->pdl_now ? 1 : 0;
-    cudaLaunchKernelEx(&cfg, kernel, (P)args...);
+    cudaLaunchKernelEx(&cfg, kernel, args...);
 }
 
 #endif

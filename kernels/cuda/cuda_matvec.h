@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include <type_traits>
+
 #include "cuda_launch.h"
 #include "cuda_ops.h"
 #include "cuda_reduce.h"
@@ -44,6 +46,22 @@ static inline mv_set mv_plan(const slm_cuda_product *p, int count) {
 }
 
 static inline unsigned mv_blocks(const mv_set &s) { return (unsigned)s.first[s.count]; }
+
+/* launch(std::integral_constant<int, NT>{}) with NT = n (1 .. SLM_CUDA_MV_MAX): the kernels keep one
+ * partial sum per token in registers, so the token count is a template argument. */
+template <typename F> static inline void with_tokens(int n, F launch) {
+    switch (n) {
+    case 1: launch(std::integral_constant<int, 1>{}); break;
+    case 2: launch(std::integral_constant<int, 2>{}); break;
+    case 3: launch(std::integral_constant<int, 3>{}); break;
+    case 4: launch(std::integral_constant<int, 4>{}); break;
+    case 5: launch(std::integral_constant<int, 5>{}); break;
+    case 6: launch(std::integral_constant<int, 6>{}); break;
+    case 7: launch(std::integral_constant<int, 7>{}); break;
+    default: launch(std::integral_constant<int, 8>{}); break;
+    }
+}
+static_assert(SLM_CUDA_MV_MAX == 8, "with_tokens covers 1 .. 8 tokens");
 
 /* The product of this block, and this warp's row in it (at or past the matrix's rows: nothing to do).
  * The product is picked with constant indices only, so that the set stays in the kernel's

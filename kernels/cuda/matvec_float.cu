@@ -75,16 +75,7 @@ __global__ void __launch_bounds__(32 * MV_WARPS)
 template <slm_dtype T>
 static void launch(slm_cuda_ctx *c, const mv_set &s, const float *x, int n) {
     dim3 grid(mv_blocks(s)), block(32 * MV_WARPS);
-    switch (n) {
-    case 1: slm_launch(c, matvec_float_kernel<1, T>, grid, block, 0, s, x); break;
-    case 2: slm_launch(c, matvec_float_kernel<2, T>, grid, block, 0, s, x); break;
-    case 3: slm_launch(c, matvec_float_kernel<3, T>, grid, block, 0, s, x); break;
-    case 4: slm_launch(c, matvec_float_kernel<4, T>, grid, block, 0, s, x); break;
-    case 5: slm_launch(c, matvec_float_kernel<5, T>, grid, block, 0, s, x); break;
-    case 6: slm_launch(c, matvec_float_kernel<6, T>, grid, block, 0, s, x); break;
-    case 7: slm_launch(c, matvec_float_kernel<7, T>, grid, block, 0, s, x); break;
-    default: slm_launch(c, matvec_float_kernel<8, T>, grid, block, 0, s, x); break;
-    }
+    with_tokens(n, [&](auto nt) { slm_launch(c, matvec_float_kernel<decltype(nt)::value, T>, grid, block, 0, s, x); });
 }
 
 int slm_cuda_matvec_float(slm_cuda_ctx *c, const slm_cuda_product *p, int count, const float *x, int n) {

@@ -169,27 +169,11 @@ int slm_cuda_matvec_nf4(slm_cuda_ctx *c, const slm_cuda_product *p, int count, c
         int shift = -1;
         for (int k = 0; k < 31 && shift < 0; k++)
             if (per_block == 1 << k) shift = k;
-        switch (n) {
-        case 1: slm_launch(c, matvec_nf4_i8_kernel<1>, grid, block, 0, s, aq, ad, shift); break;
-        case 2: slm_launch(c, matvec_nf4_i8_kernel<2>, grid, block, 0, s, aq, ad, shift); break;
-        case 3: slm_launch(c, matvec_nf4_i8_kernel<3>, grid, block, 0, s, aq, ad, shift); break;
-        case 4: slm_launch(c, matvec_nf4_i8_kernel<4>, grid, block, 0, s, aq, ad, shift); break;
-        case 5: slm_launch(c, matvec_nf4_i8_kernel<5>, grid, block, 0, s, aq, ad, shift); break;
-        case 6: slm_launch(c, matvec_nf4_i8_kernel<6>, grid, block, 0, s, aq, ad, shift); break;
-        case 7: slm_launch(c, matvec_nf4_i8_kernel<7>, grid, block, 0, s, aq, ad, shift); break;
-        default: slm_launch(c, matvec_nf4_i8_kernel<8>, grid, block, 0, s, aq, ad, shift); break;
-        }
+        with_tokens(n, [&](auto nt) {
+            slm_launch(c, matvec_nf4_i8_kernel<decltype(nt)::value>, grid, block, 0, s, aq, ad, shift);
+        });
         return CUDA_CHECK_LAUNCH(c, "matvec_nf4_i8_kernel");
     }
-    switch (n) {
-    case 1: slm_launch(c, matvec_nf4_kernel<1>, grid, block, 0, s, x); break;
-    case 2: slm_launch(c, matvec_nf4_kernel<2>, grid, block, 0, s, x); break;
-    case 3: slm_launch(c, matvec_nf4_kernel<3>, grid, block, 0, s, x); break;
-    case 4: slm_launch(c, matvec_nf4_kernel<4>, grid, block, 0, s, x); break;
-    case 5: slm_launch(c, matvec_nf4_kernel<5>, grid, block, 0, s, x); break;
-    case 6: slm_launch(c, matvec_nf4_kernel<6>, grid, block, 0, s, x); break;
-    case 7: slm_launch(c, matvec_nf4_kernel<7>, grid, block, 0, s, x); break;
-    default: slm_launch(c, matvec_nf4_kernel<8>, grid, block, 0, s, x); break;
-    }
+    with_tokens(n, [&](auto nt) { slm_launch(c, matvec_nf4_kernel<decltype(nt)::value>, grid, block, 0, s, x); });
     return CUDA_CHECK_LAUNCH(c, "matvec_nf4_kernel");
 }

@@ -60,15 +60,8 @@ int slm_cuda_matvec_q4_0(slm_cuda_ctx *c, const slm_cuda_product *p, int count, 
     const float *ad = (const float *)((const char *)act + act_scales_offset(n, cols));
     const int *as = (const int *)((const char *)act + act_sums_offset(n, cols));
     dim3 grid(mv_blocks(s)), block(32 * MV_WARPS);
-    switch (n) {
-    case 1: slm_launch(c, matvec_q4_0_kernel<1>, grid, block, 0, s, aq, ad, as); break;
-    case 2: slm_launch(c, matvec_q4_0_kernel<2>, grid, block, 0, s, aq, ad, as); break;
-    case 3: slm_launch(c, matvec_q4_0_kernel<3>, grid, block, 0, s, aq, ad, as); break;
-    case 4: slm_launch(c, matvec_q4_0_kernel<4>, grid, block, 0, s, aq, ad, as); break;
-    case 5: slm_launch(c, matvec_q4_0_kernel<5>, grid, block, 0, s, aq, ad, as); break;
-    case 6: slm_launch(c, matvec_q4_0_kernel<6>, grid, block, 0, s, aq, ad, as); break;
-    case 7: slm_launch(c, matvec_q4_0_kernel<7>, grid, block, 0, s, aq, ad, as); break;
-    default: slm_launch(c, matvec_q4_0_kernel<8>, grid, block, 0, s, aq, ad, as); break;
-    }
+    with_tokens(n, [&](auto nt) {
+        slm_launch(c, matvec_q4_0_kernel<decltype(nt)::value>, grid, block, 0, s, aq, ad, as);
+    });
     return CUDA_CHECK_LAUNCH(c, "matvec_q4_0_kernel");
 }

@@ -92,15 +92,6 @@ int slm_cuda_matvec_q8_0(slm_cuda_ctx *c, const slm_cuda_product *p, int count, 
     const int8_t *aq = (const int8_t *)act;
     const float *ad = (const float *)((const char *)act + act_scales_offset(n, p[0].W.cols));
     dim3 grid(mv_blocks(s)), block(32 * MV_WARPS);
-    switch (n) {
-    case 1: slm_launch(c, matvec_q8_0_kernel<1>, grid, block, 0, s, aq, ad); break;
-    case 2: slm_launch(c, matvec_q8_0_kernel<2>, grid, block, 0, s, aq, ad); break;
-    case 3: slm_launch(c, matvec_q8_0_kernel<3>, grid, block, 0, s, aq, ad); break;
-    case 4: slm_launch(c, matvec_q8_0_kernel<4>, grid, block, 0, s, aq, ad); break;
-    case 5: slm_launch(c, matvec_q8_0_kernel<5>, grid, block, 0, s, aq, ad); break;
-    case 6: slm_launch(c, matvec_q8_0_kernel<6>, grid, block, 0, s, aq, ad); break;
-    case 7: slm_launch(c, matvec_q8_0_kernel<7>, grid, block, 0, s, aq, ad); break;
-    default: slm_launch(c, matvec_q8_0_kernel<8>, grid, block, 0, s, aq, ad); break;
-    }
+    with_tokens(n, [&](auto nt) { slm_launch(c, matvec_q8_0_kernel<decltype(nt)::value>, grid, block, 0, s, aq, ad); });
     return CUDA_CHECK_LAUNCH(c, "matvec_q8_0_kernel");
 }
